@@ -1,0 +1,1 @@
+"""Upstream sources of zone data, each behind one small interface."""

@@ -1,0 +1,60 @@
+"""``seawall check PATH...``: validate zone files and zone directories.
+
+Every problem is printed as ``file:line: message``; the exit status is 1 if
+any problem is an error (warnings alone leave it 0), 2 for bad arguments.
+A directory is checked with its ``emergency/`` subdirectory, if present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..zones.loader import LoadedZone, load_directory, load_zone_file
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    cmd = commands.add_parser("check", help="validate zone files",
+                              description="Validate zone files and directories; print each "
+                                          "problem as file:line: message.")
+    cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                     help="a zone file or a directory of zone files")
+    cmd.add_argument("--lenient", action="store_true",
+                     help="a zone without apex NS records is a warning, not an error")
+    cmd.add_argument("--quiet", "-q", action="store_true", help="print only problems")
+    cmd.set_defaults(run=run)
+
+
+def check_paths(paths: list[Path], strict: bool = True) -> list[LoadedZone]:
+    results: list[LoadedZone] = []
+    for path in paths:
+        if path.is_dir():
+            results += load_directory(path, strict=strict)
+            emergency = path / "emergency"
+            if emergency.is_dir():
+                results += load_directory(emergency, strict=strict)
+        else:
+            results.append(load_zone_file(path, include_root=path.parent, strict=strict))
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        for path in missing:
+            print(f"seawall check: {path}: no such file or directory", file=sys.stderr)
+        return 2
+    results = check_paths(args.paths, strict=not args.lenient)
+    errors = warnings = 0
+    for loaded in results:
+        for problem in loaded.problems:
+            print(problem)
+            if problem.is_error:
+                errors += 1
+            else:
+                warnings += 1
+    if not args.quiet:
+        print(f"{len(results)} zone(s) checked: {errors} error(s), {warnings} warning(s)",
+              file=sys.stderr)
+    return 1 if errors else 0

@@ -1,0 +1,250 @@
+"""The answer engine: RFC 1034 §4.3.2, step by step, on one ZoneSet snapshot.
+
+Given a question it decides the rcode, the AA flag and the RRsets of the
+three sections; it never touches the wire and never mutates zone data (a
+synthesized record is always a new RRset). One helper per outcome: answer,
+referral, NODATA, NXDOMAIN, CNAME/DNAME chasing, additional-section data.
+
+Choices where the RFCs leave room (the README lists them too):
+
+* ANY (RFC 8482 §4.1): one RRset, the one with the lowest type code at the
+  name, as Knot DNS does; additional processing applies to it.
+* CNAME and DNAME chains are followed through every served zone, up to
+  ``MAX_CHAIN`` links, as NSD does.
+* Referral glue: addresses of in-bailiwick name servers; the renderer sets
+  TC when they do not all fit (RFC 9471 §3), as Knot DNS does.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
+import dns.rrset
+
+from ..zones.model import Node, Zone
+from ..zones.zoneset import ZoneSet
+
+A, AAAA, NS, CNAME, SOA, MX, SRV, DNAME, DS, ANY, RRSIG = (
+    dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.NS, dns.rdatatype.CNAME,
+    dns.rdatatype.SOA, dns.rdatatype.MX, dns.rdatatype.SRV, dns.rdatatype.DNAME,
+    dns.rdatatype.DS, dns.rdatatype.ANY, dns.rdatatype.RRSIG)
+IN = dns.rdataclass.IN
+MAX_CHAIN = 16
+"""CNAME/DNAME links followed in one answer; a longer chain is cut, not an error."""
+ADDRESS_TYPES = (A, AAAA)
+
+
+class Outcome(enum.Enum):
+    """What the lookup of the first name in the answer concluded."""
+
+    ANSWER = "answer"
+    NODATA = "nodata"
+    NXDOMAIN = "nxdomain"
+    DELEGATION = "delegation"
+    REFUSED = "refused"
+
+
+@dataclass
+class Answer:
+    """Sections and header bits of a response, before rendering."""
+
+    rcode: int = dns.rcode.NOERROR
+    aa: bool = True
+    outcome: Outcome = Outcome.ANSWER
+    answer: list[dns.rrset.RRset] = field(default_factory=list)
+    authority: list[dns.rrset.RRset] = field(default_factory=list)
+    additional: list[dns.rrset.RRset] = field(default_factory=list)
+    # RFC 9471 §3: glue for in-bailiwick name servers must all fit, else TC.
+    required_additional: int = 0
+    zone: Zone | None = None
+
+
+def resolve(zoneset: ZoneSet, qname: dns.name.Name, qtype: int) -> Answer:
+    """Answer ``qname``/``qtype`` (class IN) from ``zoneset``."""
+    zone = zoneset.find_zone(qname)
+    if zone is None:
+        # Step 2: not a name we are authoritative for.
+        return Answer(rcode=dns.rcode.REFUSED, aa=False, outcome=Outcome.REFUSED)
+    if qtype == DS and qname == zone.origin:
+        # RFC 4035 §3.1.4.1: DS lives on the parent side of the cut.
+        zone = zoneset.parent_zone(zone) or zone
+    answer = Answer(zone=zone)
+    _Lookup(zoneset, answer, qtype).run(zone, qname)
+    return answer
+
+
+class _Lookup:
+    """One answer in the making: the first name, then any CNAME/DNAME chain."""
+
+    def __init__(self, zoneset: ZoneSet, answer: Answer, qtype: int) -> None:
+        self.zoneset = zoneset
+        self.answer = answer
+        self.qtype = qtype
+        self.seen: set[dns.name.Name] = set()
+        self.first = True
+
+    def run(self, zone: Zone, qname: dns.name.Name) -> None:
+        while True:
+            next_name = self.step(zone, qname)
+            self.first = False
+            if next_name is None:
+                return
+            if next_name in self.seen or len(self.seen) >= MAX_CHAIN:
+                return  # a loop or an over-long chain: answer with what we have
+            found = self.zoneset.find_zone(next_name)
+            if found is None:
+                return  # the chain leaves our data; the resolver follows it
+            zone, qname = found, next_name
+
+    def step(self, zone: Zone, qname: dns.name.Name) -> dns.name.Name | None:
+        """Look up one name in ``zone``; return the next name of a chain, if any."""
+        self.seen.add(qname)
+        walk = zone.walk(qname)
+        # Step 3b: a zone cut above the name (or at it, unless DS is asked) means a referral.
+        if walk.delegation is not None and not (walk.node is walk.delegation and self.qtype == DS):
+            self.referral(zone, walk.delegation)
+            return None
+        # Step 3c (RFC 6672 §3.3): a DNAME above the name rewrites it.
+        if walk.dname is not None:
+            return self.dname(zone, walk.dname, qname)
+        node = walk.node
+        if node is not None:
+            # Step 3a: the name exists (possibly as an empty non-terminal).
+            return self.at_node(zone, node, qname, synthesized=False)
+        if walk.wildcard is not None:
+            # Step 3c, RFC 4592 §3.3.1: synthesize from the closest encloser's wildcard.
+            return self.at_node(zone, walk.wildcard, qname, synthesized=True)
+        self.nxdomain(zone)
+        return None
+
+    # ------------------------------------------------------------ outcomes
+
+    def at_node(self, zone: Zone, node: Node, qname: dns.name.Name,
+                synthesized: bool) -> dns.name.Name | None:
+        qtype = self.qtype
+        if qtype == ANY:
+            return self.any(zone, node, qname, synthesized)
+        rrset = node.rrsets.get(qtype)
+        if rrset is not None:
+            self.add_answer(zone, rrset, qname, synthesized)
+            return None
+        cname = node.rrsets.get(CNAME)
+        if cname is not None:
+            # RFC 1034 §4.3.2 step 3a: a CNAME answers any other type; follow it.
+            self.add_answer(zone, cname, qname, synthesized)
+            return cname[0].target
+        self.nodata(zone)
+        return None
+
+    def any(self, zone: Zone, node: Node, qname: dns.name.Name,
+            synthesized: bool) -> dns.name.Name | None:
+        """RFC 8482 §4.1: one RRset stands for all of them (the lowest type, as Knot)."""
+        if not node.rrsets:
+            self.nodata(zone)
+            return None
+        rdtype = min(node.rrsets)
+        self.add_answer(zone, node.rrsets[rdtype], qname, synthesized)
+        return None
+
+    def add_answer(self, zone: Zone, rrset: dns.rrset.RRset, qname: dns.name.Name,
+                   synthesized: bool) -> None:
+        if synthesized or rrset.name != qname:
+            rrset = _renamed(rrset, qname)
+        self.answer.answer.append(rrset)
+        self.additional_for(zone, rrset)
+
+    def referral(self, zone: Zone, cut: Node) -> None:
+        """RFC 1034 §4.3.2 step 3b: NS of the cut in authority, glue in additional, AA=0."""
+        answer = self.answer
+        if self.first:
+            answer.aa = False
+            answer.outcome = Outcome.DELEGATION
+        ns = cut.rrsets[NS]
+        answer.authority.append(ns)
+        before = len(answer.additional)
+        self.additional_for(zone, ns, in_bailiwick_of=cut.name)
+        answer.required_additional = len(answer.additional) - before
+
+    def dname(self, zone: Zone, node: Node, qname: dns.name.Name) -> dns.name.Name | None:
+        """RFC 6672 §3.3: the DNAME, a synthesized CNAME, then follow the new name."""
+        dname = node.rrsets[DNAME]
+        self.answer.answer.append(dname)
+        try:
+            target = qname.relativize(node.name).derelativize(dname[0].target)
+        except dns.name.NameTooLong:
+            # RFC 6672 §2.2: the substituted name does not fit.
+            self.answer.rcode = dns.rcode.YXDOMAIN
+            return None
+        cname = dns.rrset.RRset(qname, IN, CNAME)
+        cname.add(dns.rdtypes.ANY.CNAME.CNAME(IN, CNAME, target), dname.ttl)
+        self.answer.answer.append(cname)
+        return target
+
+    def nodata(self, zone: Zone) -> None:
+        """RFC 2308 §2.2: NOERROR, empty answer, the SOA in authority."""
+        if self.first:
+            self.answer.outcome = Outcome.NODATA
+        self.answer.authority.append(_negative_soa(zone))
+
+    def nxdomain(self, zone: Zone) -> None:
+        """RFC 2308 §2.1 (and RFC 6604 §2 after a chain): NXDOMAIN with the SOA."""
+        if self.first:
+            self.answer.outcome = Outcome.NXDOMAIN
+        self.answer.rcode = dns.rcode.NXDOMAIN
+        self.answer.authority.append(_negative_soa(zone))
+
+    # ---------------------------------------------------------- additional
+
+    def additional_for(self, zone: Zone, rrset: dns.rrset.RRset,
+                       in_bailiwick_of: dns.name.Name | None = None) -> None:
+        """RFC 1034 §3.6 / RFC 2782: addresses of NS, MX and SRV targets we hold.
+
+        For a referral (``in_bailiwick_of`` set) only targets at or below the
+        cut are glue; out-of-bailiwick targets are left to the resolver.
+        """
+        rdtype = rrset.rdtype
+        if rdtype == NS:
+            targets = [rd.target for rd in rrset]
+        elif rdtype == MX:
+            targets = [rd.exchange for rd in rrset]
+        elif rdtype == SRV:
+            targets = [rd.target for rd in rrset]
+        else:
+            return
+        additional = self.answer.additional
+        present = {(r.name, r.rdtype) for r in additional}
+        for target in targets:
+            if in_bailiwick_of is not None and not target.is_subdomain(in_bailiwick_of):
+                continue
+            node = zone.find_node(target)
+            if node is None:
+                continue
+            for address_type in ADDRESS_TYPES:
+                address = node.rrsets.get(address_type)
+                if address is not None and (address.name, address_type) not in present:
+                    additional.append(address)
+                    present.add((address.name, address_type))
+
+
+def _renamed(rrset: dns.rrset.RRset, owner: dns.name.Name) -> dns.rrset.RRset:
+    """A copy of ``rrset`` under another owner (wildcard synthesis, RFC 4592 §3.3.1)."""
+    copy = dns.rrset.RRset(owner, rrset.rdclass, rrset.rdtype, rrset.covers)
+    copy.update(rrset)
+    return copy
+
+
+def _negative_soa(zone: Zone) -> dns.rrset.RRset:
+    """The zone's SOA with the negative-caching TTL of RFC 2308 §3."""
+    ttl = zone.negative_ttl
+    if ttl == zone.soa.ttl:
+        return zone.soa
+    soa = dns.rrset.RRset(zone.origin, IN, SOA)
+    soa.update(zone.soa)
+    soa.ttl = ttl
+    return soa

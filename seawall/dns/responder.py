@@ -1,0 +1,260 @@
+"""From query bytes to response bytes: the policy around the answer engine.
+
+The responder decides what kind of question it is looking at (RFC 1035 §4.1
+header checks, EDNS per RFC 6891 §6.1.3, opcodes, classes, transfers), asks
+the engine for the answer, renders it, and keeps the rendered bytes in a
+bounded cache keyed by the question, so a repeated question costs a dict
+lookup and two byte patches: the ID and the question name's letter case.
+
+Nothing a client sends can raise out of ``respond``: an internal error is
+logged once with the packet in hex and answered SERVFAIL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from ..zones.zoneset import ZoneSet
+from .engine import Answer, resolve
+from .query import AA, CD, RD, Drop, FormError, Query, parse_query, read_header
+from .render import header_only, render_answer, render_error
+
+log = logging.getLogger("seawall.dns")
+
+QUERY, NOTIFY = int(dns.opcode.QUERY), int(dns.opcode.NOTIFY)
+IN, CH, ANY_CLASS = int(dns.rdataclass.IN), int(dns.rdataclass.CH), int(dns.rdataclass.ANY)
+AXFR, IXFR = int(dns.rdatatype.AXFR), int(dns.rdatatype.IXFR)
+MAILB, MAILA = int(dns.rdatatype.MAILB), int(dns.rdatatype.MAILA)
+TXT = int(dns.rdatatype.TXT)
+UDP, TCP = "udp", "tcp"
+TCP_MAX = 65535
+
+
+@dataclass(frozen=True)
+class ResponderSettings:
+    """What the responder needs from the configuration."""
+
+    udp_payload: int = 1232          # our EDNS payload size (DNS flag day 2020)
+    cache_entries: int = 100_000     # rendered answers kept per ZoneSet
+    identity: dict[str, str] | None = None  # CHAOS TXT names -> text; None hides them
+
+
+IDENTITY_NAMES = ("version.bind.", "hostname.bind.", "id.server.", "version.server.")
+
+
+class Responder:
+    """Answers DNS messages from the current ZoneSet."""
+
+    def __init__(self, zoneset: ZoneSet, settings: ResponderSettings | None = None) -> None:
+        self.settings = settings or ResponderSettings()
+        self.cache: dict[tuple, bytes] = {}
+        self.zoneset = zoneset
+        self.notify_handler: Callable[[Query, object], int] | None = None
+        # Zone transfers out (RFC 5936): the messages of a transfer, or None to refuse.
+        self.transfer_handler: Callable[[Query, object], list[bytes] | None] | None = None
+        self.errors_logged = 0
+        self.identity = {dns.name.from_text(k): v
+                         for k, v in (self.settings.identity or {}).items()}
+
+    @property
+    def zoneset(self) -> ZoneSet:
+        return self._zoneset
+
+    @zoneset.setter
+    def zoneset(self, zoneset: ZoneSet) -> None:
+        """Swap the served data: one assignment, and a cache for the new set."""
+        self._zoneset = zoneset
+        self.cache = {}
+
+    # ---------------------------------------------------------------- entry
+
+    def respond(self, wire: bytes, transport: str, client: object = None) -> bytes | None:
+        """The response to one message, or None to send nothing."""
+        try:
+            return self._respond(wire, transport, client)
+        except Exception:
+            return self._internal_error(wire)
+
+    def _respond(self, wire: bytes, transport: str, client: object) -> bytes | None:
+        tcp = transport == TCP
+        key = self._cache_key(wire, tcp)
+        if key is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return _patch(cached, wire, len(key[0]))
+        try:
+            query = parse_query(wire)
+        except Drop:
+            return None
+        except FormError:
+            qid, flags = int.from_bytes(wire[0:2], "big"), int.from_bytes(wire[2:4], "big")
+            return header_only(qid, flags, dns.rcode.FORMERR)
+        payload = self.settings.udp_payload
+        if query.opcode not in (QUERY, NOTIFY):
+            return render_error(query, dns.rcode.NOTIMP, payload)
+        if query.has_edns and query.edns_version != 0:
+            # RFC 6891 §6.1.3: we speak version 0 only.
+            return render_error(query, dns.rcode.BADVERS, payload)
+        if query.opcode == NOTIFY:
+            return self._notify(query, client)
+        if query.ancount or (query.nscount and query.qtype != IXFR):
+            # A query carries no answers, and authority data only for IXFR (RFC 1995 §3).
+            return render_error(query, dns.rcode.FORMERR, payload)
+        response = self._query(query, tcp, client)
+        if key is not None and response is not None and self._cacheable(query):
+            self._remember(key, response)
+        return response
+
+    # ------------------------------------------------------------- queries
+
+    def _query(self, query: Query, tcp: bool, client: object) -> bytes | None:
+        payload = self.settings.udp_payload
+        qtype, qclass = query.qtype, query.qclass
+        if qclass == CH:
+            return self._chaos(query)
+        if qclass not in (IN, ANY_CLASS):
+            return render_error(query, dns.rcode.REFUSED, payload)
+        if qtype in (AXFR, IXFR):
+            return self._transfer(query, tcp, client)
+        if qtype in (MAILA, MAILB):
+            return render_error(query, dns.rcode.NOTIMP, payload)
+        qname = query.qname
+        answer = resolve(self._zoneset, qname, qtype)
+        if qclass == ANY_CLASS:
+            # An answer for class ANY cannot be authoritative for every class.
+            answer.aa = False
+        return render_answer(query, qname, answer, self._limit(query, tcp), payload)
+
+    def _limit(self, query: Query, tcp: bool) -> int:
+        """RFC 1035 §4.2.1 / RFC 6891 §6.2.5: 512 without EDNS, else the smaller payload."""
+        if tcp:
+            return TCP_MAX
+        if not query.has_edns:
+            return 512
+        return min(query.payload, self.settings.udp_payload)
+
+    def _chaos(self, query: Query) -> bytes:
+        """CHAOS TXT identity names: REFUSED unless the configuration sets a text."""
+        text = self.identity.get(query.qname) if query.qtype in (TXT, 255) else None
+        if text is None:
+            return render_error(query, dns.rcode.REFUSED, self.settings.udp_payload)
+        rrset = dns.rrset.from_text(query.qname, 0, "CH", "TXT", _quote(text))
+        answer = Answer(aa=True, answer=[rrset])
+        return render_answer(query, query.qname, answer, self._limit(query, False),
+                             self.settings.udp_payload)
+
+    def _transfer(self, query: Query, tcp: bool, client: object) -> bytes | None:
+        """AXFR/IXFR: not over UDP for AXFR (RFC 5936 §4.2); REFUSED unless allowed."""
+        if query.qtype == AXFR and not tcp:
+            return render_error(query, dns.rcode.NOTIMP, self.settings.udp_payload)
+        return render_error(query, dns.rcode.REFUSED, self.settings.udp_payload)
+
+    def _notify(self, query: Query, client: object) -> bytes:
+        """RFC 1996 §3.7: a NOTIFY from a configured primary is acknowledged, else REFUSED."""
+        rcode = dns.rcode.REFUSED
+        if self.notify_handler is not None:
+            rcode = self.notify_handler(query, client)
+        return render_error(query, rcode, self.settings.udp_payload,
+                            aa=bool(query.flags & AA))
+
+    def respond_stream(self, wire: bytes, client: object = None) -> list[bytes]:
+        """Responses to one TCP message: several for a zone transfer, else at most one."""
+        if self.transfer_handler is not None and len(wire) > 12:
+            try:
+                query = parse_query(wire)
+            except (Drop, FormError):
+                query = None
+            if query is not None and query.qtype in (AXFR, IXFR) and query.opcode == QUERY:
+                try:
+                    messages = self.transfer_handler(query, client)
+                except Exception:
+                    messages = None
+                    log.exception("transfer failed: packet=%s", wire.hex())
+                if messages:
+                    return messages
+        response = self.respond(wire, TCP, client)
+        return [response] if response is not None else []
+
+    # --------------------------------------------------------------- cache
+
+    def _cache_key(self, wire: bytes, tcp: bool) -> tuple | None:
+        """A key for the common query shape: plain header, one question, maybe one OPT.
+
+        The question name is lowercased so that every letter case shares an
+        entry; the case the client used is copied back in ``_patch``.
+        """
+        n = len(wire)
+        if n < 17 or wire[4:10] != b"\x00\x01\x00\x00\x00\x00" or wire[2] & 0xF8:
+            return None
+        end = 12
+        while True:
+            if end >= n:
+                return None
+            length = wire[end]
+            if length == 0:
+                break
+            if length > 63:
+                return None
+            end += length + 1
+        end += 1
+        if end + 4 > n:
+            return None
+        question = wire[12:end + 4].lower()
+        arcount = wire[11] | (wire[10] << 8)
+        rest = n - end - 4
+        if arcount == 0 and rest == 0:
+            return (question, tcp, -1, 0)
+        if arcount == 1 and rest == 11 and wire[end + 4] == 0 and wire[end + 5:end + 7] == b"\x00\x29" \
+                and wire[end + 13:end + 15] == b"\x00\x00" and wire[end + 10] == 0:
+            payload = max(512, (wire[end + 7] << 8) | wire[end + 8])
+            return (question, tcp, payload, wire[end + 11] & 0x80)
+        return None
+
+    def _cacheable(self, query: Query) -> bool:
+        return query.qclass == IN and query.qtype not in (AXFR, IXFR)
+
+    def _remember(self, key: tuple, response: bytes) -> None:
+        cache = self.cache
+        if len(cache) >= self.settings.cache_entries:
+            # Evict the oldest entry (dicts keep insertion order): bounded memory
+            # whatever the query mix, e.g. a random-subdomain flood.
+            del cache[next(iter(cache))]
+        cache[key] = response
+
+    # -------------------------------------------------------------- errors
+
+    def _internal_error(self, wire: bytes) -> bytes | None:
+        """Our bug, not the client's: log once per kind with the packet, SERVFAIL."""
+        if self.errors_logged < 100:
+            self.errors_logged += 1
+            log.exception("answer failed: packet=%s", wire.hex())
+        try:
+            qid, flags = read_header(wire)[:2]
+        except Drop:
+            return None
+        return header_only(qid, flags, dns.rcode.SERVFAIL)
+
+
+def _patch(cached: bytes, wire: bytes, question_len: int) -> bytes:
+    """The cached response with this query's ID, RD/CD bits and name case."""
+    flags2 = (cached[2] & ~0x01) | (wire[2] & 0x01)       # RD
+    flags3 = (cached[3] & ~0x10) | (wire[3] & 0x10)       # CD
+    name_end = 12 + question_len - 4
+    return (wire[0:2] + bytes((flags2, flags3)) + cached[4:12] + wire[12:name_end]
+            + cached[name_end:])
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+__all__ = ["Responder", "ResponderSettings", "UDP", "TCP", "RD", "CD"]

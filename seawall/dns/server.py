@@ -1,0 +1,177 @@
+"""UDP and TCP listeners: bytes in, bytes out, around one Responder.
+
+The protocol classes are thin on purpose: every decision about a message
+is the responder's. TCP follows RFC 7766: two-octet length framing (§8),
+several queries per connection answered as they come (§6.2.1), an idle
+timeout (§6.2.3), and a bound on the message size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass
+
+from ..config import parse_listen
+from .responder import TCP, UDP, Responder
+
+log = logging.getLogger("seawall.server")
+
+
+class UdpProtocol(asyncio.DatagramProtocol):
+    """One datagram in, at most one datagram out."""
+
+    def __init__(self, responder: Responder) -> None:
+        self.responder = responder
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        response = self.responder.respond(data, UDP, addr)
+        if response is not None and self.transport is not None:
+            self.transport.sendto(response, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a client that went away: nothing to do.
+        log.debug("udp error: %s", exc)
+
+
+class TcpProtocol(asyncio.Protocol):
+    """A DNS-over-TCP connection: length-prefixed messages, pipelined."""
+
+    def __init__(self, server: DnsServer) -> None:
+        self.server = server
+        self.responder = server.responder
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple | None = None
+        self.idle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername")
+        self.server.connections.add(self)
+        self._arm_idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        if self.idle is not None:
+            self.idle.cancel()
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        buffer = self.buffer
+        while len(buffer) >= 2 and self.transport is not None:
+            size = (buffer[0] << 8) | buffer[1]
+            if size == 0 or size > self.server.max_message:
+                # Nothing sensible can follow a zero or oversized length: close.
+                self.close()
+                return
+            if len(buffer) < 2 + size:
+                break
+            message = bytes(buffer[2:2 + size])
+            del buffer[:2 + size]
+            for response in self.responder.respond_stream(message, self.peer):
+                self.transport.write(len(response).to_bytes(2, "big") + response)
+        self._arm_idle()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too once the answers are written
+
+    def _arm_idle(self) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+        loop = asyncio.get_running_loop()
+        self.idle = loop.call_later(self.server.idle_timeout, self.close)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One listening address, as bound (port 0 resolved)."""
+
+    transport: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport}://{host}:{self.port}"
+
+
+class DnsServer:
+    """Opens the UDP and TCP sockets of every listen address and serves them."""
+
+    def __init__(self, responder: Responder, listen: tuple[str, ...], *,
+                 idle_timeout: float = 10.0, max_message: int = 65535) -> None:
+        self.responder = responder
+        self.listen = listen
+        self.idle_timeout = idle_timeout
+        self.max_message = max_message
+        self.connections: set[TcpProtocol] = set()
+        self.bound: list[Bound] = []
+        self._udp: list[asyncio.DatagramTransport] = []
+        self._tcp: list[asyncio.AbstractServer] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for address in self.listen:
+            host, port = parse_listen(address)
+            udp_sock, tcp_sock = _bind_pair(host, port)
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: UdpProtocol(self.responder), sock=udp_sock)
+            self._udp.append(transport)
+            tcp_server = await loop.create_server(lambda: TcpProtocol(self), sock=tcp_sock)
+            self._tcp.append(tcp_server)
+            actual = udp_sock.getsockname()[1]
+            self.bound += [Bound("udp", host, actual), Bound("tcp", host, actual)]
+            log.info("listening: udp=%s:%d tcp=%s:%d", host, actual, host, actual)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop accepting, let TCP answers drain for up to ``grace`` seconds, close."""
+        for server in self._tcp:
+            server.close()
+        for transport in self._udp:
+            transport.close()
+        deadline = asyncio.get_running_loop().time() + grace
+        while self.connections and asyncio.get_running_loop().time() < deadline:
+            if all(not c.buffer for c in self.connections):
+                break
+            await asyncio.sleep(0.02)
+        for connection in list(self.connections):
+            connection.close()
+        for server in self._tcp:
+            await server.wait_closed()
+
+
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket on the same port (port 0: one free for both)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(20):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if family == socket.AF_INET6:
+                udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            udp.bind((host, port))
+            actual = udp.getsockname()[1]
+            tcp.bind((host, actual))
+            tcp.listen(1024)
+            udp.setblocking(False)
+            tcp.setblocking(False)
+            return udp, tcp
+        except OSError:
+            udp.close()
+            tcp.close()
+            if port != 0:
+                raise
+    raise OSError(f"no free port on {host} for both UDP and TCP")

@@ -1,0 +1,99 @@
+"""Load zone files and zone directories into validated Zone objects.
+
+One zone per file; the origin comes from the file name (``example.com.zone``
+or ``example.com`` is the zone ``example.com.``) unless the configuration
+names another origin for it. Files that are not zones by their name (``*.inc``,
+editor backups, hidden files) are skipped, so ``$INCLUDE`` fragments can live
+beside the zones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.exception
+import dns.name
+
+from .model import Zone, build_zone
+from .problems import Location, Problem
+from .reader import Record, read_master_file
+from .validate import check_records, check_zone
+
+NOT_ZONE_SUFFIXES = (".inc", ".include", ".md", ".txt", ".orig", ".bak", ".rej", ".swp",
+                     "~", ".json", ".jnl", ".signed.inc", ".keys", ".key", ".private",
+                     ".conf", ".yaml", ".yml", ".sh", ".py")
+
+
+@dataclass
+class LoadedZone:
+    """The outcome of loading one zone file: a zone, or the reasons there is none."""
+
+    path: Path
+    origin: dns.name.Name | None
+    zone: Zone | None
+    problems: list[Problem] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return self.zone is not None and not self.errors
+
+
+def is_zone_file(path: Path) -> bool:
+    name = path.name
+    return (path.is_file() and not name.startswith(".")
+            and not name.lower().endswith(NOT_ZONE_SUFFIXES))
+
+
+def origin_for(path: Path) -> dns.name.Name:
+    """The zone a file holds, by its name: ``NAME.zone`` or ``NAME`` is ``NAME.``."""
+    stem = path.name[:-len(".zone")] if path.name.endswith(".zone") else path.name
+    if stem in ("", "root", "."):
+        return dns.name.root
+    return dns.name.from_text(stem.rstrip(".") + ".")
+
+
+def load_zone_file(path: Path, origin: dns.name.Name | None = None, *,
+                   include_root: Path | None = None, display_root: Path | None = None,
+                   strict: bool = True) -> LoadedZone:
+    """Read, check and build one zone. Never raises for bad content."""
+    shown = _shown(path, display_root)
+    try:
+        origin = origin or origin_for(path)
+    except dns.exception.DNSException as exc:
+        return LoadedZone(path, None, None,
+                          [Problem(Location(shown, 0), f"cannot derive a zone name from the "
+                                                       f"file name: {exc}")])
+    records, problems = read_master_file(path, origin, include_root=include_root,
+                                         display_root=display_root)
+    problems += check_records(origin, records, shown, strict=strict)
+    zone = None
+    if not any(p.is_error for p in problems):
+        zone = build_zone(origin, records, source=shown)
+        problems += check_zone(zone, records)
+    return LoadedZone(path, origin, zone, problems, records)
+
+
+def zone_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if is_zone_file(p))
+
+
+def load_directory(directory: Path, *, strict: bool = True) -> list[LoadedZone]:
+    """Load every zone file directly inside ``directory`` (not its subdirectories)."""
+    return [load_zone_file(path, include_root=directory, display_root=directory.parent,
+                           strict=strict)
+            for path in zone_files(directory)]
+
+
+def _shown(path: Path, display_root: Path | None) -> str:
+    if display_root is not None:
+        try:
+            return str(path.resolve().relative_to(display_root.resolve()))
+        except ValueError:
+            pass
+    return str(path)
