@@ -167,9 +167,12 @@ class _Lookup:
             answer.outcome = Outcome.DELEGATION
         ns = cut.rrsets[NS]
         answer.authority.append(ns)
+        # In-bailiwick glue first: RFC 9471 §3 requires all of it (or TC);
+        # sibling glue elsewhere in the zone follows, and may be dropped.
         before = len(answer.additional)
-        self.additional_for(zone, ns, in_bailiwick_of=cut.name)
+        self.additional_for(zone, ns, below=cut.name)
         answer.required_additional = len(answer.additional) - before
+        self.additional_for(zone, ns)
 
     def dname(self, zone: Zone, node: Node, qname: dns.name.Name) -> dns.name.Name | None:
         """RFC 6672 §3.3: the DNAME, a synthesized CNAME, then follow the new name."""
@@ -184,7 +187,7 @@ class _Lookup:
         cname = dns.rrset.RRset(qname, IN, CNAME)
         cname.add(dns.rdtypes.ANY.CNAME.CNAME(IN, CNAME, target), dname.ttl)
         self.answer.answer.append(cname)
-        return target
+        return None if self.qtype == CNAME else target
 
     def nodata(self, zone: Zone) -> None:
         """RFC 2308 §2.2: NOERROR, empty answer, the SOA in authority."""
@@ -202,11 +205,10 @@ class _Lookup:
     # ---------------------------------------------------------- additional
 
     def additional_for(self, zone: Zone, rrset: dns.rrset.RRset,
-                       in_bailiwick_of: dns.name.Name | None = None) -> None:
-        """RFC 1034 §3.6 / RFC 2782: addresses of NS, MX and SRV targets we hold.
+                       below: dns.name.Name | None = None) -> None:
+        """RFC 1034 §3.6 / RFC 2782: addresses of NS, MX and SRV targets in the zone.
 
-        For a referral (``in_bailiwick_of`` set) only targets at or below the
-        cut are glue; out-of-bailiwick targets are left to the resolver.
+        With ``below`` set, only targets at or below that name are considered.
         """
         rdtype = rrset.rdtype
         if rdtype == NS:
@@ -220,16 +222,28 @@ class _Lookup:
         additional = self.answer.additional
         present = {(r.name, r.rdtype) for r in additional}
         for target in targets:
-            if in_bailiwick_of is not None and not target.is_subdomain(in_bailiwick_of):
+            if below is not None and not target.is_subdomain(below):
                 continue
-            node = zone.find_node(target)
+            node, synthesized = _address_source(zone, target)
             if node is None:
                 continue
             for address_type in ADDRESS_TYPES:
                 address = node.rrsets.get(address_type)
-                if address is not None and (address.name, address_type) not in present:
-                    additional.append(address)
-                    present.add((address.name, address_type))
+                if address is not None and (target, address_type) not in present:
+                    additional.append(_renamed(address, target) if synthesized else address)
+                    present.add((target, address_type))
+
+
+def _address_source(zone: Zone, target: dns.name.Name) -> tuple[Node | None, bool]:
+    """The node holding ``target``'s addresses: its own (glue included), else a
+    wildcard that covers it (RFC 4592 §3.3.1), flagged as synthesized."""
+    node = zone.find_node(target)
+    if node is not None:
+        return node, False
+    walk = zone.walk(target)
+    if walk.wildcard is not None and walk.delegation is None and walk.dname is None:
+        return walk.wildcard, True
+    return None, False
 
 
 def _renamed(rrset: dns.rrset.RRset, owner: dns.name.Name) -> dns.rrset.RRset:

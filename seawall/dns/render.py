@@ -15,7 +15,7 @@ import dns.rcode
 import dns.renderer
 
 from .engine import Answer
-from .query import AA, CD, OPCODE_MASK, QR, RD, TC, Query
+from .query import AA, OPCODE_MASK, QR, RD, TC, Query
 
 OPT_SIZE = 11
 """An OPT record without options: root owner, type, class, TTL, RDLENGTH."""
@@ -25,8 +25,12 @@ ANSWER, AUTHORITY, ADDITIONAL = (dns.renderer.ANSWER, dns.renderer.AUTHORITY,
 
 
 def response_flags(query: Query, rcode: int, aa: bool) -> int:
-    """QR set; opcode, RD and CD copied (RFC 1035 §4.1.1, RFC 6840 §5.9); RA clear."""
-    flags = QR | (query.flags & (OPCODE_MASK | RD | CD)) | (rcode & 0xF)
+    """QR set; opcode and RD copied (RFC 1035 §4.1.1); RA clear.
+
+    CD is not copied: RFC 4035 §3.1.6 asks for it, but Knot DNS and NSD both
+    leave it clear, and a validating resolver ignores it in a response.
+    """
+    flags = QR | (query.flags & (OPCODE_MASK | RD)) | (rcode & 0xF)
     return flags | AA if aa else flags
 
 
@@ -84,9 +88,6 @@ def render_error(query: Query, rcode: int, edns_payload: int, *, with_question: 
 
 def header_only(qid: int, flags: int, rcode: int) -> bytes:
     """A bare header for a query whose question cannot be read (RFC 1035 §4.1.1)."""
-    out_flags = QR | (flags & (OPCODE_MASK | RD | CD)) | (rcode & 0xF)
+    out_flags = QR | (flags & (OPCODE_MASK | RD)) | (rcode & 0xF)
     return qid.to_bytes(2, "big") + out_flags.to_bytes(2, "big") + bytes(8)
 
-
-def rcode_value(rcode: dns.rcode.Rcode | int) -> int:
-    return int(rcode)

@@ -25,7 +25,7 @@ import dns.rrset
 
 from ..zones.zoneset import ZoneSet
 from .engine import Answer, resolve
-from .query import AA, CD, RD, Drop, FormError, Query, parse_query, read_header
+from .query import AA, RD, Drop, FormError, Query, parse_query, read_header
 from .render import header_only, render_answer, render_error
 
 log = logging.getLogger("seawall.dns")
@@ -245,11 +245,10 @@ class Responder:
 
 
 def _patch(cached: bytes, wire: bytes, question_len: int) -> bytes:
-    """The cached response with this query's ID, RD/CD bits and name case."""
+    """The cached response with this query's ID, RD bit and name case."""
     flags2 = (cached[2] & ~0x01) | (wire[2] & 0x01)       # RD
-    flags3 = (cached[3] & ~0x10) | (wire[3] & 0x10)       # CD
     name_end = 12 + question_len - 4
-    return (wire[0:2] + bytes((flags2, flags3)) + cached[4:12] + wire[12:name_end]
+    return (wire[0:2] + bytes((flags2,)) + cached[3:12] + wire[12:name_end]
             + cached[name_end:])
 
 
@@ -257,4 +256,4 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-__all__ = ["Responder", "ResponderSettings", "UDP", "TCP", "RD", "CD"]
+__all__ = ["Responder", "ResponderSettings", "UDP", "TCP", "RD"]
