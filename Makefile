@@ -1,0 +1,49 @@
+# Seawall: two commands on a fresh machine.
+#   make run   - create .venv, install, serve zones/ on 127.0.0.1:5353 (UDP+TCP)
+#   make test  - install the test extras and the DNS peers, run every test
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+LISTEN ?= 127.0.0.1:5353
+PEERS  := knotd nsd named dig kdig dnsperf unbound
+APT_PACKAGES := knot nsd bind9 bind9-dnsutils knot-dnsutils dnsperf unbound
+
+.PHONY: run test venv install install-test peers bench conformance clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+venv: $(PY)
+
+install: $(PY)
+	$(PIP) install --quiet -e '.[speed]'
+
+install-test: $(PY)
+	$(PIP) install --quiet -e '.[speed,test]'
+
+run: install
+	$(VENV)/bin/seawall serve --zones zones --listen $(LISTEN)
+
+# The reference servers and clients the interop tests talk to (Debian packages).
+peers:
+	@missing=""; for tool in $(PEERS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing DNS peers (missing:$$missing)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+test: install-test peers
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install-test peers
+	$(PY) bench/compare.py
+
+conformance: install-test peers
+	$(PY) -m pytest -q tests/test_conformance.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
