@@ -16,12 +16,15 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from .dnssec import build_chains
 from .reader import Record
 
 NS = dns.rdatatype.NS
 SOA = dns.rdatatype.SOA
 DNAME = dns.rdatatype.DNAME
 RRSIG = dns.rdatatype.RRSIG
+NSEC3 = dns.rdatatype.NSEC3
+DNSKEY = dns.rdatatype.DNSKEY
 WILDCARD = b"*"
 
 
@@ -80,7 +83,8 @@ class Zone:
     """An immutable authoritative zone: origin, SOA, and a tree of nodes."""
 
     def __init__(self, origin: dns.name.Name, apex: Node, *, source: str = "",
-                 node_count: int = 0, rrset_count: int = 0) -> None:
+                 node_count: int = 0, rrset_count: int = 0,
+                 nsec3_nodes: dict[bytes, Node] | None = None) -> None:
         self.origin = origin
         self.apex = apex
         self.source = source
@@ -92,6 +96,11 @@ class Zone:
             raise ValueError(f"zone {origin} has no SOA")
         self.soa = soa
         self.serial: int = soa[0].serial
+        # NSEC3 records are kept out of the tree: their owners are not names
+        # of the zone and must not answer queries (RFC 5155 §7.2.8).
+        self.nsec3_nodes: dict[bytes, Node] = nsec3_nodes or {}
+        self.is_signed = DNSKEY in apex.rrsets
+        self.nsec, self.nsec3 = build_chains(origin, apex, self.nodes(), self.nsec3_nodes)
 
     @property
     def negative_ttl(self) -> int:
@@ -166,10 +175,17 @@ def build_zone(origin: dns.name.Name, records: Iterable[Record], *, source: str 
     node_count = 1
     rrset_count = 0
     depth_of_origin = len(origin.labels)
+    nsec3_nodes: dict[bytes, Node] = {}
     for record in records:
         node = apex
         name = record.name
         labels = name.labels
+        rdata = record.rdata
+        if _is_nsec3_data(rdata) and len(labels) == depth_of_origin + 1:
+            key = labels[0].lower()
+            node = nsec3_nodes.get(key) or nsec3_nodes.setdefault(key, Node(name))
+            rrset_count += _add(node, record)
+            continue
         for i in range(len(labels) - depth_of_origin - 1, -1, -1):
             key = labels[i].lower()
             child = node.children.get(key)
@@ -178,21 +194,31 @@ def build_zone(origin: dns.name.Name, records: Iterable[Record], *, source: str 
                 node.children[key] = child
                 node_count += 1
             node = child
-        rdata = record.rdata
-        if rdata.rdtype == RRSIG:
-            table, key_type = node.rrsigs, rdata.covers()
-        else:
-            table, key_type = node.rrsets, rdata.rdtype
-        rrset = table.get(key_type)
-        if rrset is None:
-            rrset = dns.rrset.RRset(node.name, dns.rdataclass.IN, rdata.rdtype,
-                                    rdata.covers() if rdata.rdtype == RRSIG else dns.rdatatype.NONE)
-            rrset.update_ttl(record.ttl)
-            table[key_type] = rrset
-            rrset_count += 1
-        rrset.add(rdata, record.ttl)
+        rrset_count += _add(node, record)
     _mark_cuts(apex)
-    return Zone(origin, apex, source=source, node_count=node_count, rrset_count=rrset_count)
+    return Zone(origin, apex, source=source, node_count=node_count, rrset_count=rrset_count,
+                nsec3_nodes=nsec3_nodes)
+
+
+def _is_nsec3_data(rdata) -> bool:
+    return rdata.rdtype == NSEC3 or (rdata.rdtype == RRSIG and rdata.covers() == NSEC3)
+
+
+def _add(node: Node, record: Record) -> int:
+    """Add a record to its node's RRset; 1 if that started a new RRset."""
+    rdata = record.rdata
+    if rdata.rdtype == RRSIG:
+        table, key_type = node.rrsigs, rdata.covers()
+    else:
+        table, key_type = node.rrsets, rdata.rdtype
+    rrset = table.get(key_type)
+    created = rrset is None
+    if rrset is None:
+        rrset = dns.rrset.RRset(node.name, dns.rdataclass.IN, rdata.rdtype,
+                                rdata.covers() if rdata.rdtype == RRSIG else dns.rdatatype.NONE)
+        table[key_type] = rrset
+    rrset.add(rdata, record.ttl)
+    return int(created)
 
 
 def _mark_cuts(apex: Node) -> None:
