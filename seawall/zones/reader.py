@@ -318,12 +318,30 @@ def _substitute(template: str, counter: int) -> str:
         offset, width, base = int(match[1]), int(match[2] or 0), match[3] or "d"
         value = counter + offset
         if base in "nN":
-            digits = f"{value:0{width}x}" if width else f"{value:x}"
-            nibbles = ".".join(reversed(digits))
-            return nibbles.upper() if base == "N" else nibbles
+            return _nibbles(value, width, upper=base == "N")
         return format(value, f"0{width}{base}")
 
     return _GENERATE_MODIFIER.sub(expand, template)
+
+
+def _nibbles(value: int, width: int, *, upper: bool) -> str:
+    """BIND's nibble format: hex digits lowest first, dot-separated.
+
+    As in BIND's ``genname``, ``width`` counts the output characters with
+    their dots, so ``${0,3,n}`` of 0 is ``0.0`` and an even width can end in
+    a dot (which makes the name absolute, exactly as BIND reads it).
+    """
+    digits = "0123456789ABCDEF" if upper else "0123456789abcdef"
+    out = []
+    while True:
+        out.append(digits[value & 0xF])
+        value >>= 4
+        width -= 1
+        if width > 0 or value:
+            out.append(".")
+            width -= 1
+        if not value and width <= 0:
+            return "".join(out)
 
 
 def _skip_line(tok: dns.tokenizer.Tokenizer) -> None:
