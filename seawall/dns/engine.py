@@ -29,6 +29,7 @@ import dns.rrset
 
 from ..zones.model import Node, Zone
 from ..zones.zoneset import ZoneSet
+from .dnssec import Denial, rrsig
 
 A, AAAA, NS, CNAME, SOA, MX, SRV, DNAME, DS, ANY, RRSIG = (
     dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.NS, dns.rdatatype.CNAME,
@@ -65,8 +66,14 @@ class Answer:
     zone: Zone | None = None
 
 
-def resolve(zoneset: ZoneSet, qname: dns.name.Name, qtype: int) -> Answer:
-    """Answer ``qname``/``qtype`` (class IN) from ``zoneset``."""
+def resolve(zoneset: ZoneSet, qname: dns.name.Name, qtype: int, *,
+            dnssec: bool = False) -> Answer:
+    """Answer ``qname``/``qtype`` (class IN) from ``zoneset``.
+
+    ``dnssec`` is the query's DO bit (RFC 3225): with it, answers from signed
+    zones carry their RRSIGs and proofs of non-existence (RFC 4035 §3.1);
+    without it, none are added (RFC 4035 §3.1.1).
+    """
     zone = zoneset.find_zone(qname)
     if zone is None:
         # Step 2: not a name we are authoritative for.
@@ -75,17 +82,18 @@ def resolve(zoneset: ZoneSet, qname: dns.name.Name, qtype: int) -> Answer:
         # RFC 4035 §3.1.4.1: DS lives on the parent side of the cut.
         zone = zoneset.parent_zone(zone) or zone
     answer = Answer(zone=zone)
-    _Lookup(zoneset, answer, qtype).run(zone, qname)
+    _Lookup(zoneset, answer, qtype, dnssec).run(zone, qname)
     return answer
 
 
 class _Lookup:
     """One answer in the making: the first name, then any CNAME/DNAME chain."""
 
-    def __init__(self, zoneset: ZoneSet, answer: Answer, qtype: int) -> None:
+    def __init__(self, zoneset: ZoneSet, answer: Answer, qtype: int, dnssec: bool) -> None:
         self.zoneset = zoneset
         self.answer = answer
         self.qtype = qtype
+        self.dnssec = dnssec
         self.seen: set[dns.name.Name] = set()
         self.first = True
 
@@ -105,6 +113,7 @@ class _Lookup:
     def step(self, zone: Zone, qname: dns.name.Name) -> dns.name.Name | None:
         """Look up one name in ``zone``; return the next name of a chain, if any."""
         self.seen.add(qname)
+        self.signing = self.dnssec and zone.is_signed
         walk = zone.walk(qname)
         # Step 3b: a zone cut above the name (or at it, unless DS is asked) means a referral.
         if walk.delegation is not None and not (walk.node is walk.delegation and self.qtype == DS):
@@ -116,47 +125,60 @@ class _Lookup:
         node = walk.node
         if node is not None:
             # Step 3a: the name exists (possibly as an empty non-terminal).
-            return self.at_node(zone, node, qname, synthesized=False)
+            return self.at_node(zone, node, qname)
         if walk.wildcard is not None:
             # Step 3c, RFC 4592 §3.3.1: synthesize from the closest encloser's wildcard.
-            return self.at_node(zone, walk.wildcard, qname, synthesized=True)
-        self.nxdomain(zone)
+            return self.at_node(zone, walk.wildcard, qname, closest=walk.closest_encloser)
+        self.nxdomain(zone, qname, walk.closest_encloser)
         return None
 
     # ------------------------------------------------------------ outcomes
 
     def at_node(self, zone: Zone, node: Node, qname: dns.name.Name,
-                synthesized: bool) -> dns.name.Name | None:
+                closest: Node | None = None) -> dns.name.Name | None:
+        """Answer from ``node``; ``closest`` is set when it is a wildcard standing in."""
         qtype = self.qtype
         if qtype == ANY:
-            return self.any(zone, node, qname, synthesized)
+            return self.any(zone, node, qname, closest)
+        if qtype == RRSIG and self.signing and node.rrsigs:
+            # RFC 4035 §3.1.5 leaves RRSIG queries open: every signature at the name.
+            for rdtype in sorted(node.rrsigs):
+                self.answer.answer.append(_sigs_for_answer(node, rdtype, qname, closest))
+            return None
         rrset = node.rrsets.get(qtype)
         if rrset is not None:
-            self.add_answer(zone, rrset, qname, synthesized)
+            self.add_answer(zone, node, rrset, qname, closest)
             return None
         cname = node.rrsets.get(CNAME)
         if cname is not None:
             # RFC 1034 §4.3.2 step 3a: a CNAME answers any other type; follow it.
-            self.add_answer(zone, cname, qname, synthesized)
+            self.add_answer(zone, node, cname, qname, closest)
             return cname[0].target
-        self.nodata(zone)
+        self.nodata(zone, qname, node, closest)
         return None
 
     def any(self, zone: Zone, node: Node, qname: dns.name.Name,
-            synthesized: bool) -> dns.name.Name | None:
+            closest: Node | None) -> dns.name.Name | None:
         """RFC 8482 §4.1: one RRset stands for all of them (the lowest type, as Knot)."""
         if not node.rrsets:
-            self.nodata(zone)
+            self.nodata(zone, qname, node, closest)
             return None
         rdtype = min(node.rrsets)
-        self.add_answer(zone, node.rrsets[rdtype], qname, synthesized)
+        self.add_answer(zone, node, node.rrsets[rdtype], qname, closest)
         return None
 
-    def add_answer(self, zone: Zone, rrset: dns.rrset.RRset, qname: dns.name.Name,
-                   synthesized: bool) -> None:
-        if synthesized or rrset.name != qname:
+    def add_answer(self, zone: Zone, node: Node, rrset: dns.rrset.RRset,
+                   qname: dns.name.Name, closest: Node | None) -> None:
+        if closest is not None or rrset.name != qname:
             rrset = _renamed(rrset, qname)
         self.answer.answer.append(rrset)
+        if self.signing:
+            sigs = _sigs_for_answer(node, rrset.rdtype, qname, closest)
+            if sigs is not None:
+                self.answer.answer.append(sigs)
+            if closest is not None:
+                # RFC 4035 §3.1.3.3: prove that the query name itself does not exist.
+                self.answer.authority += Denial(zone).wildcard_answer(qname, closest)
         self.additional_for(zone, rrset)
 
     def referral(self, zone: Zone, cut: Node) -> None:
@@ -167,6 +189,13 @@ class _Lookup:
             answer.outcome = Outcome.DELEGATION
         ns = cut.rrsets[NS]
         answer.authority.append(ns)
+        if self.signing:
+            # RFC 4035 §3.1.4: the DS and its RRSIG, or proof that there is no DS.
+            ds = cut.rrsets.get(DS)
+            if ds is not None:
+                answer.authority += [r for r in (ds, cut.rrsigs.get(DS)) if r is not None]
+            else:
+                answer.authority += Denial(zone).no_ds(cut)
         # In-bailiwick glue first: RFC 9471 §3 requires all of it (or TC);
         # sibling glue elsewhere in the zone follows, and may be dropped.
         before = len(answer.additional)
@@ -178,6 +207,9 @@ class _Lookup:
         """RFC 6672 §3.3: the DNAME, a synthesized CNAME, then follow the new name."""
         dname = node.rrsets[DNAME]
         self.answer.answer.append(dname)
+        if self.signing and DNAME in node.rrsigs:
+            # The synthesized CNAME is unsigned; the DNAME's signature vouches for it.
+            self.answer.answer.append(node.rrsigs[DNAME])
         try:
             target = qname.relativize(node.name).derelativize(dname[0].target)
         except dns.name.NameTooLong:
@@ -189,18 +221,48 @@ class _Lookup:
         self.answer.answer.append(cname)
         return None if self.qtype == CNAME else target
 
-    def nodata(self, zone: Zone) -> None:
-        """RFC 2308 §2.2: NOERROR, empty answer, the SOA in authority."""
+    def nodata(self, zone: Zone, qname: dns.name.Name, node: Node,
+               closest: Node | None = None) -> None:
+        """RFC 2308 §2.2: NOERROR, empty answer, the SOA in authority.
+
+        Signed: the NSEC/NSEC3 showing the type is absent (RFC 4035 §3.1.3.1),
+        or, for a wildcard, that the name does not exist and the wildcard
+        lacks the type (RFC 4035 §3.1.3.4).
+        """
         if self.first:
             self.answer.outcome = Outcome.NODATA
-        self.answer.authority.append(_negative_soa(zone))
+        self.negative_soa(zone)
+        if self.signing:
+            denial = Denial(zone)
+            if closest is not None:
+                self.answer.authority += denial.wildcard_nodata(qname, closest, node)
+            else:
+                self.answer.authority += denial.nodata(qname)
 
-    def nxdomain(self, zone: Zone) -> None:
-        """RFC 2308 §2.1 (and RFC 6604 §2 after a chain): NXDOMAIN with the SOA."""
+    def nxdomain(self, zone: Zone, qname: dns.name.Name, closest: Node) -> None:
+        """RFC 2308 §2.1 (and RFC 6604 §2 after a chain): NXDOMAIN with the SOA.
+
+        Signed: proof that neither the name nor a wildcard exists (RFC 4035 §3.1.3.2).
+        """
         if self.first:
             self.answer.outcome = Outcome.NXDOMAIN
         self.answer.rcode = dns.rcode.NXDOMAIN
-        self.answer.authority.append(_negative_soa(zone))
+        self.negative_soa(zone)
+        if self.signing:
+            self.answer.authority += Denial(zone).nxdomain(qname, closest)
+
+    def negative_soa(self, zone: Zone) -> None:
+        """The zone's SOA (and RRSIG) with the negative-caching TTL of RFC 2308 §3."""
+        ttl = zone.negative_ttl
+        soa = zone.soa
+        if ttl != soa.ttl:
+            soa = _renamed(soa, zone.origin)
+            soa.ttl = ttl
+        self.answer.authority.append(soa)
+        if self.signing:
+            sigs = rrsig(zone.apex, SOA, ttl=ttl)
+            if sigs is not None:
+                self.answer.authority.append(sigs)
 
     # ---------------------------------------------------------- additional
 
@@ -209,6 +271,7 @@ class _Lookup:
         """RFC 1034 §3.6 / RFC 2782: addresses of NS, MX and SRV targets in the zone.
 
         With ``below`` set, only targets at or below that name are considered.
+        Authoritative addresses carry their RRSIGs when signing; glue has none.
         """
         rdtype = rrset.rdtype
         if rdtype == NS:
@@ -220,7 +283,7 @@ class _Lookup:
         else:
             return
         additional = self.answer.additional
-        present = {(r.name, r.rdtype) for r in additional}
+        present = {(r.name, r.rdtype, r.covers) for r in additional}
         for target in targets:
             if below is not None and not target.is_subdomain(below):
                 continue
@@ -229,9 +292,25 @@ class _Lookup:
                 continue
             for address_type in ADDRESS_TYPES:
                 address = node.rrsets.get(address_type)
-                if address is not None and (target, address_type) not in present:
-                    additional.append(_renamed(address, target) if synthesized else address)
-                    present.add((target, address_type))
+                if address is None or (target, address_type, 0) in present:
+                    continue
+                additional.append(_renamed(address, target) if synthesized else address)
+                present.add((target, address_type, 0))
+                if self.signing and not node.is_occluded:
+                    sigs = rrsig(node, address_type, owner=target if synthesized else None)
+                    if sigs is not None:
+                        additional.append(sigs)
+
+
+def _sigs_for_answer(node: Node, rdtype: int, qname: dns.name.Name,
+                     closest: Node | None) -> dns.rrset.RRset | None:
+    """RRSIGs of an answer RRset, under the query name when synthesized or case differs."""
+    sigs = node.rrsigs.get(rdtype)
+    if sigs is None:
+        return None
+    if closest is not None or sigs.name != qname:
+        return rrsig(node, rdtype, owner=qname)
+    return sigs
 
 
 def _address_source(zone: Zone, target: dns.name.Name) -> tuple[Node | None, bool]:
@@ -251,14 +330,3 @@ def _renamed(rrset: dns.rrset.RRset, owner: dns.name.Name) -> dns.rrset.RRset:
     copy = dns.rrset.RRset(owner, rrset.rdclass, rrset.rdtype, rrset.covers)
     copy.update(rrset)
     return copy
-
-
-def _negative_soa(zone: Zone) -> dns.rrset.RRset:
-    """The zone's SOA with the negative-caching TTL of RFC 2308 §3."""
-    ttl = zone.negative_ttl
-    if ttl == zone.soa.ttl:
-        return zone.soa
-    soa = dns.rrset.RRset(zone.origin, IN, SOA)
-    soa.update(zone.soa)
-    soa.ttl = ttl
-    return soa

@@ -128,7 +128,7 @@ class Responder:
         if qtype in (MAILA, MAILB):
             return render_error(query, dns.rcode.NOTIMP, payload)
         qname = query.qname
-        answer = resolve(self._zoneset, qname, qtype)
+        answer = resolve(self._zoneset, qname, qtype, dnssec=query.dnssec_ok)
         if qclass == ANY_CLASS:
             # An answer for class ANY cannot be authoritative for every class.
             answer.aa = False
