@@ -24,6 +24,9 @@ import dns.rdatatype
 import dnslib
 import pytest
 
+from seawall.zones.loader import load_zone_file
+from seawall.zones.model import Zone
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 CONFORMANCE = SHARED / "conformance"
@@ -187,6 +190,23 @@ def rrset_texts(section) -> set[str]:
             out.add(f"{rrset.name.to_text().lower()} {rrset.ttl} "
                     f"{dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text()}")
     return out
+
+
+def zone_from_text(origin: str, text: str, *, strict: bool = True) -> Zone:
+    """A Zone built by the real reader and checks from master-file text.
+
+    Errors fail the test; warnings are allowed (tests build odd zones on purpose).
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{origin.rstrip('.')}.zone"
+        path.write_text(text)
+        loaded = load_zone_file(path, strict=strict)
+    errors = [str(p) for p in loaded.errors]
+    if errors or loaded.zone is None:
+        pytest.fail(f"zone {origin} does not load: {errors}")
+    return loaded.zone
 
 
 @pytest.fixture
