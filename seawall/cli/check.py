@@ -11,7 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..config import Duration
 from ..zones.loader import LoadedZone, load_directory, load_zone_file
+from ..zones.signatures import check_dnssec
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,6 +24,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="a zone file or a directory of zone files")
     cmd.add_argument("--lenient", action="store_true",
                      help="a zone without apex NS records is a warning, not an error")
+    cmd.add_argument("--signature-horizon", default="7d", metavar="DURATION",
+                     help="warn about RRSIGs that expire within this time (default: 7d)")
     cmd.add_argument("--quiet", "-q", action="store_true", help="print only problems")
     cmd.set_defaults(run=run)
 
@@ -45,7 +49,16 @@ def run(args: argparse.Namespace) -> int:
         for path in missing:
             print(f"seawall check: {path}: no such file or directory", file=sys.stderr)
         return 2
+    try:
+        horizon = int(Duration.parse(args.signature_horizon))
+    except ValueError as exc:
+        print(f"seawall check: --signature-horizon: {exc}", file=sys.stderr)
+        return 2
     results = check_paths(args.paths, strict=not args.lenient)
+    for loaded in results:
+        if loaded.zone is not None:
+            # Signed zones: signatures verify, none expired or expiring soon, chains whole.
+            loaded.problems += check_dnssec(loaded.zone, loaded.records, horizon=horizon)
     errors = warnings = 0
     for loaded in results:
         for problem in loaded.problems:

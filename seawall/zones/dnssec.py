@@ -68,7 +68,7 @@ class Nsec3Chain:
         digest = hashlib.sha1(name.canonicalize().to_wire() + self.salt).digest()
         for _ in range(self.iterations):
             digest = hashlib.sha1(digest + self.salt).digest()
-        return base64.b32encode(digest).translate(_TO_HEX)
+        return b32hex(digest)
 
     def match(self, name: dns.name.Name):
         label = self.hash(name)
@@ -82,6 +82,11 @@ class Nsec3Chain:
         label = self.hash(name)
         i = bisect.bisect_left(self.hashes, label) - 1
         return self.nodes[i]
+
+
+def b32hex(raw: bytes) -> bytes:
+    """Lowercase base32hex (RFC 4648 §7), the alphabet of NSEC3 owner labels."""
+    return base64.b32encode(raw).translate(_TO_HEX)
 
 
 def build_chains(origin: dns.name.Name, apex, tree_nodes, nsec3_nodes: dict[bytes, object]
