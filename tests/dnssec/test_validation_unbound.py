@@ -1,0 +1,124 @@
+"""A validating resolver (Unbound) accepts Seawall's signed answers (RFC 4035 §5).
+
+Unbound gets the zone's DS as its trust anchor and Seawall as the stub for
+the zone; every answer it passes on with AD=1 has had its RRSIGs and its
+NSEC/NSEC3 proofs checked. A broken signature must turn into SERVFAIL.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+
+from conftest import ROOT, SeawallProcess, free_port, require_tool
+from dnssec_signing import sign_zone
+
+ZONE = """\
+$ORIGIN {origin}
+$TTL 300
+@        SOA   ns1 hostmaster 1 7200 3600 1209600 300
+@        NS    ns1
+ns1      A     192.0.2.53
+www      A     192.0.2.80
+a.b.ent  A     192.0.2.2
+*.wild   A     192.0.2.100
+alias    CNAME www
+forged   A     192.0.2.77
+"""
+
+
+def _unbound(tmp_path, port, anchors, stub_port):
+    conf = tmp_path / "unbound.conf"
+    lines = ["server:", f"  interface: 127.0.0.1@{port}", f"  port: {port}",
+             "  chroot: \"\"", "  username: \"\"", f"  directory: \"{tmp_path}\"",
+             "  pidfile: \"\"", "  do-not-query-localhost: no", "  use-syslog: no",
+             "  verbosity: 1", "  module-config: \"validator iterator\"",
+             "  val-log-level: 2", "  harden-dnssec-stripped: yes",
+             "  local-zone: \"test.\" nodefault", "  domain-insecure: \"\""]
+    lines += [f"  trust-anchor: \"{a}\"" for a in anchors]
+    for zone in ("nsec.test.", "nsec3.test."):
+        lines += ["stub-zone:", f"  name: \"{zone}\"", f"  stub-addr: 127.0.0.1@{stub_port}"]
+    conf.write_text("\n".join(lines) + "\n")
+    with open(tmp_path / "unbound.log", "wb") as log:
+        proc = subprocess.Popen(["unbound", "-d", "-c", str(conf)], stdout=log,
+                                stderr=subprocess.STDOUT)
+    probe = dns.message.make_query("nsec.test.", "SOA")
+    for _ in range(100):
+        try:
+            dns.query.udp(probe, "127.0.0.1", port=port, timeout=0.3)
+            return proc
+        except Exception:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail("unbound did not start: " + (tmp_path / "unbound.log").read_text()[-2000:])
+
+
+@pytest.fixture(scope="module")
+def resolver(tmp_path_factory):
+    require_tool("unbound", "dnssec-signzone", "dnssec-keygen")
+    base = tmp_path_factory.mktemp("validate")
+    zones = base / "zones"
+    zones.mkdir()
+    anchors = []
+    for origin, options in (("nsec.test.", {}), ("nsec3.test.", {"nsec3": True})):
+        keys = base / origin.rstrip(".")
+        signed = sign_zone(ZONE.format(origin=origin), origin, keys, **options)
+        (zones / f"{origin.rstrip('.')}.zone").write_text(signed.read_text())
+        dsset = (keys / f"dsset-{origin}").read_text().split("\n")
+        anchors += [" ".join(line.split()) for line in dsset if " DS " in line]
+    seawall = SeawallProcess(base, zones=zones, env={"PYTHONPATH": str(ROOT)}).start()
+    port = free_port()
+    proc = _unbound(base, port, anchors, seawall.addr[1])
+    yield ("127.0.0.1", port), zones, seawall
+    proc.terminate()
+    proc.wait(timeout=10)
+    seawall.stop()
+
+
+def resolve(addr, name, rdtype):
+    query = dns.message.make_query(name, rdtype, want_dnssec=True)
+    return dns.query.udp(query, addr[0], port=addr[1], timeout=5)
+
+
+@pytest.mark.parametrize("zone", ["nsec.test.", "nsec3.test."])
+@pytest.mark.parametrize("name,rdtype,rcode", [
+    ("www", "A", dns.rcode.NOERROR),          # signed positive answer
+    ("www", "MX", dns.rcode.NOERROR),         # NODATA proof
+    ("nope", "A", dns.rcode.NXDOMAIN),        # NXDOMAIN proof with wildcard denial
+    ("b.ent", "A", dns.rcode.NOERROR),        # empty non-terminal
+    ("x.wild", "A", dns.rcode.NOERROR),       # wildcard expansion proof
+    ("x.wild", "TXT", dns.rcode.NOERROR),     # wildcard NODATA
+    ("alias", "A", dns.rcode.NOERROR),        # CNAME and its target
+])
+def test_validating_resolver_marks_answers_authentic(resolver, zone, name, rdtype, rcode):
+    addr, _, _ = resolver
+    response = resolve(addr, f"{name}.{zone}", rdtype)
+    assert response.rcode() == rcode, response.to_text()
+    assert response.flags & dns.flags.AD, response.to_text()
+
+
+def test_a_forged_answer_is_bogus(resolver, tmp_path):
+    """Change a record without re-signing: the resolver must refuse it (SERVFAIL)."""
+    addr, zones, seawall = resolver
+    path = zones / "nsec.test.zone"
+    text = path.read_text()
+    assert "192.0.2.77" in text  # a name no earlier test asked, so nothing is cached
+    path.write_text(text.replace("192.0.2.77", "192.0.2.99"))
+    seawall.signal(1)  # SIGHUP: reload now
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        query = dns.message.make_query("forged.nsec.test.", "A")
+        direct = dns.query.udp(query, seawall.addr[0], port=seawall.addr[1], timeout=2)
+        if "192.0.2.99" in direct.to_text():
+            break
+        time.sleep(0.1)
+    response = resolve(addr, "forged.nsec.test.", "A")
+    assert response.rcode() == dns.rcode.SERVFAIL, response.to_text()
