@@ -11,7 +11,29 @@ type are errors naming their line. Example::
     udp_payload: 1232            # our EDNS(0) UDP payload size
     tcp_idle_timeout: 10s
     identity: {version: null, hostname: null, id_server: null}
-    reload_interval: 2s          # how often the zones directory is checked
+    backends:                    # where live zone data comes from (default: files on `zones`)
+      - type: files              # a directory of zone files (a git checkout)
+        path: zones
+      - type: axfr               # a hidden primary, pulled with SOA/IXFR/AXFR, NOTIFY-driven
+        primary: "127.0.0.1:5300"
+        zones: [example.net]
+        tsig: {name: xfr-key, algorithm: hmac-sha256, secret: "base64..."}
+        notify_from: []          # more addresses allowed to NOTIFY (the primary always is)
+        refresh: null            # override the SOA REFRESH/RETRY timers (e.g. 30s)
+        ixfr: true               # ask for IXFR (RFC 1995), AXFR when it is refused
+        transfer_timeout: 30s
+    failover:
+      probe_interval: 1s         # health probe of every zone's backend
+      probe_timeout: 1s
+      fail_after: 3              # consecutive failures: live -> stale/emergency
+      recover_after: 5           # consecutive successes: back to live
+      stale_for: 0s              # serve the last good data this long, then emergency
+      startup_wait: 5s           # wait this long for a remote backend at start-up
+      max_delete_ratio: 0.3      # the guard: share of RRsets one version may delete
+      max_change_ratio: 0.5      # ... and change (added + deleted + modified)
+      emergency_ttl_max: 300     # TTL cap in emergency state (null: none)
+      stale_ttl_max: null        # TTL cap in stale state (null: none)
+      require_emergency: true    # a served zone without an emergency file is an error
 """
 
 from __future__ import annotations
@@ -65,6 +87,78 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class TsigKey:
+    """A TSIG key (RFC 8945) for transfers and NOTIFY."""
+
+    name: str = ""
+    algorithm: str = "hmac-sha256"
+    secret: str = ""
+
+
+BACKEND_TYPES = ("files", "axfr")
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """One upstream source of zone data; ``type`` chooses the kind, the rest are its options."""
+
+    type: str = "files"
+    path: str | None = None              # files: the directory (default: Config.zones)
+    primary: str | None = None           # axfr: HOST:PORT of the hidden primary
+    zones: tuple[str, ...] = ()          # axfr: the zones pulled from it
+    tsig: TsigKey | None = None          # axfr: key for SOA, transfers and NOTIFY
+    notify_from: tuple[str, ...] = ()    # axfr: more addresses allowed to NOTIFY
+    refresh: Duration | None = None      # axfr: replaces the SOA REFRESH and RETRY timers
+    ixfr: bool = True                    # axfr: try IXFR before AXFR
+    transfer_timeout: Duration = Duration(30)
+
+    def validate(self) -> None:
+        if self.type not in BACKEND_TYPES:
+            raise ConfigError(f"backend type {self.type!r} is not one of {', '.join(BACKEND_TYPES)}")
+        if self.type == "axfr":
+            if not self.primary:
+                raise ConfigError("an axfr backend needs `primary: HOST:PORT`")
+            parse_listen(self.primary)
+            if not self.zones:
+                raise ConfigError(f"the axfr backend of {self.primary} lists no `zones`")
+            if self.tsig is not None and not (self.tsig.name and self.tsig.secret):
+                raise ConfigError("a tsig key needs a name and a secret")
+        elif self.zones or self.primary or self.tsig:
+            raise ConfigError("a files backend takes `path` only")
+
+
+@dataclass(frozen=True)
+class FailoverConfig:
+    """Thresholds of the failover controller and its guard (see seawall.failover)."""
+
+    probe_interval: Duration = Duration(1)
+    probe_timeout: Duration = Duration(1)
+    fail_after: int = 3
+    recover_after: int = 5
+    stale_for: Duration = Duration(0)
+    startup_wait: Duration = Duration(5)
+    max_delete_ratio: float = 0.3
+    max_change_ratio: float = 0.5
+    emergency_ttl_max: int | None = 300
+    stale_ttl_max: int | None = None
+    require_emergency: bool = True
+
+    def validate(self) -> None:
+        if self.fail_after < 1 or self.recover_after < 1:
+            raise ConfigError("failover: fail_after and recover_after must be at least 1")
+        if self.probe_interval <= 0 or self.probe_timeout <= 0:
+            raise ConfigError("failover: probe_interval and probe_timeout must be positive")
+        for key in ("max_delete_ratio", "max_change_ratio"):
+            value = getattr(self, key)
+            if not 0 <= value <= 1:
+                raise ConfigError(f"failover: {key} {value} must be within 0..1")
+        for key in ("emergency_ttl_max", "stale_ttl_max"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise ConfigError(f"failover: {key} must not be negative")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one server."""
 
@@ -77,10 +171,11 @@ class Config:
     tcp_max_message: int = 65535
     answer_cache: int = 100_000
     semantic_checks: bool = True
-    reload_interval: Duration = Duration(2)
     identity: Identity = field(default_factory=Identity)
     log_level: str = "info"
     log_format: str = "text"
+    backends: tuple[BackendConfig, ...] = ()
+    failover: FailoverConfig = field(default_factory=FailoverConfig)
     base_dir: str = "."  # where relative paths are resolved: the config file's folder
 
     def path(self, value: str) -> Path:
@@ -94,6 +189,16 @@ class Config:
             raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         for address in self.listen:
             parse_listen(address)
+        for backend in self.backends:
+            backend.validate()
+        self.failover.validate()
+
+    def backend_configs(self) -> tuple[BackendConfig, ...]:
+        """The configured backends, or the embedded default: files on ``zones``."""
+        if self.backends:
+            return tuple(b if b.type != "files" or b.path else dataclasses.replace(b, path=self.zones)
+                         for b in self.backends)
+        return (BackendConfig(type="files", path=self.zones),)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -154,16 +259,23 @@ def _from_node(cls: type, node: yaml.Node, source: str) -> dict[str, Any]:
 
 
 def _convert(hint: Any, node: yaml.Node, source: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return hint(**_from_node(hint, node, source))
-    value = yaml.safe_load(yaml.serialize(node))
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None:
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
             return None
         hint = options[0]
         origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return hint(**_from_node(hint, node, source))
+    if origin is tuple and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+        if not isinstance(node, yaml.SequenceNode):
+            raise TypeError("expected a list")
+        item = typing.get_args(hint)[0]
+        return tuple(item(**_from_node(item, child, source)) for child in node.value)
+    value = yaml.safe_load(yaml.serialize(node))
+    if value is None:
+        raise TypeError("expected a value, not null")
     if hint is Duration:
         return Duration.parse(value)
     if origin is tuple:
@@ -180,6 +292,10 @@ def _convert(hint: Any, node: yaml.Node, source: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"expected an integer, not {value!r}")
         return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"expected a number, not {value!r}")
+        return float(value)
     if hint is str:
         if not isinstance(value, (str, int, float)):
             raise TypeError(f"expected a string, not {value!r}")

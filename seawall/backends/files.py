@@ -2,20 +2,30 @@
 
 A deploy job updates the directory (``git pull``); the backend notices by
 comparing file signatures (mtime, size, inode) and reloads only the zones
-whose files, or files they include, changed. A zone whose new file fails
-validation is reported and the caller keeps serving the previous version.
+whose files, or files they include, changed. Every look at the directory is
+a health check: an unreadable directory, or one whose zone files all
+vanished, is a failure of every zone it served; a file that fails
+validation is bad data, which the controller's guard turns into a failure
+of that zone (the last good version keeps serving). Example::
+
+    backends:
+      - type: files
+        path: zones
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.name
 
 from ..zones.loader import LoadedZone, is_zone_file, load_zone_file
+from .base import Backend, BackendFailure, Report, Version
 
 log = logging.getLogger("seawall.backends.files")
 
@@ -31,14 +41,26 @@ class Scan:
     error: str | None = None                                  # the directory itself failed
 
 
-class FilesBackend:
+class FilesBackend(Backend):
     """Reads zones from ``directory``; re-reads only what changed."""
 
-    def __init__(self, directory: Path, *, strict: bool = True) -> None:
+    kind = "files"
+
+    def __init__(self, directory: Path, *, strict: bool = True, timeout: float = 60.0) -> None:
+        super().__init__(str(directory))
         self.directory = directory
         self.strict = strict
+        self.timeout = timeout
         # zone file -> (origin, signatures of the files it was built from)
         self._seen: dict[Path, tuple[dns.name.Name | None, dict[Path, Signature]]] = {}
+        self._versions: dict[dns.name.Name, Version] = {}   # the version each file holds now
+        self._lock = asyncio.Lock()
+
+    def declared_zones(self) -> Iterable[dns.name.Name]:
+        return ()
+
+    def owns(self, origin: dns.name.Name) -> bool:
+        return origin in self._versions
 
     def scan(self, force: bool = False) -> Scan:
         """Load new and changed zone files; ``force`` re-reads every one."""
@@ -61,6 +83,58 @@ class FilesBackend:
             if origin is not None:
                 scan.removed.append(origin)
         return scan
+
+    async def check(self, force: bool = False) -> list[Report]:
+        """One look at the directory: a report for every zone it holds or held."""
+        async with self._lock:
+            known = list(self._versions)
+            try:
+                await self.faults.before_call(self.timeout)
+                scan = await asyncio.wait_for(asyncio.to_thread(self.scan, force), self.timeout)
+            except asyncio.TimeoutError:
+                return self._all_failed(known, f"reading {self.directory} took over "
+                                                f"{self.timeout:g}s")
+            except BackendFailure as exc:
+                return self._all_failed(known, str(exc))
+            if scan.error:
+                return self._all_failed(known, scan.error)
+            if known and not self._seen:
+                # Every zone file vanished at once: a broken checkout, not an intent.
+                return self._all_failed(known, f"no zone files left in {self.directory}")
+            reports: dict[dns.name.Name, Report] = {}
+            for loaded in scan.loaded:
+                if loaded.origin is None:
+                    log.error("zone file skipped: file=%s reason=%s", loaded.path,
+                              "; ".join(map(str, loaded.problems)))
+                    continue
+                signature = self._seen[loaded.path][1]
+                tag = ",".join(f"{s[0]}.{s[1]}.{s[2]}" for s in signature.values())
+                version = Version(loaded.origin, loaded.zone if loaded.ok else None,
+                                  list(loaded.problems), tag, f"files:{loaded.path}")
+                self._versions[loaded.origin] = version
+                reports[loaded.origin] = Report(loaded.origin, True, tag=tag, version=version,
+                                                kind="scan")
+            for origin in scan.removed:
+                if origin not in reports:
+                    self._versions.pop(origin, None)
+                    reports[origin] = Report(origin, True, removed=True, kind="scan")
+            for origin, version in self._versions.items():
+                if origin not in reports:
+                    reports[origin] = Report(origin, True, tag=version.tag, kind="scan")
+            for origin, report in reports.items():
+                mangled = self.faults.mangle(self._versions.get(origin))
+                if mangled is not None:
+                    report.version, report.tag = mangled, mangled.tag
+            return list(reports.values())
+
+    def forget(self, origin: dns.name.Name) -> None:
+        """Re-read the zone's file next time and report it as new data."""
+        for path, (seen_origin, _) in list(self._seen.items()):
+            if seen_origin == origin:
+                del self._seen[path]
+
+    def _all_failed(self, origins: list[dns.name.Name], reason: str) -> list[Report]:
+        return [Report(origin, False, error=reason, kind="scan") for origin in origins]
 
     def _on_disk(self, shown: str) -> Path:
         """The file behind a location, which is shown relative to the directory's parent."""

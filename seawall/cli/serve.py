@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from ..app import App
-from ..config import load_config
+from ..config import FailoverConfig, load_config
 from ..logs import setup_logging
 
 
@@ -30,7 +30,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config, zones=args.zones,
+    shorthand = {}
+    if args.zones and args.config is None:
+        # `--zones DIR` alone: a files backend on DIR, its emergency/ beside, nothing required.
+        shorthand = {"emergency_dir": str(Path(args.zones) / "emergency"),
+                     "failover": FailoverConfig(require_emergency=False)}
+    config = load_config(args.config, zones=args.zones, **shorthand,
                          listen=tuple(args.listen) if args.listen else None,
                          semantic_checks=False if args.lenient else None,
                          log_level=args.log_level)

@@ -58,7 +58,9 @@ class Responder:
         self.settings = settings or ResponderSettings()
         self.cache: dict[tuple, bytes] = {}
         self.zoneset = zoneset
-        self.notify_handler: Callable[[Query, object], int] | None = None
+        # NOTIFY (RFC 1996): (query, client, wire) -> an rcode, or a whole response
+        # (e.g. one signed with TSIG, RFC 8945 §5.3).
+        self.notify_handler: Callable[[Query, object, bytes], int | bytes] | None = None
         # Zone transfers out (RFC 5936): the messages of a transfer, or None to refuse.
         self.transfer_handler: Callable[[Query, object], list[bytes] | None] | None = None
         self.errors_logged = 0
@@ -105,7 +107,7 @@ class Responder:
             # RFC 6891 §6.1.3: we speak version 0 only.
             return render_error(query, dns.rcode.BADVERS, payload)
         if query.opcode == NOTIFY:
-            return self._notify(query, client)
+            return self._notify(query, client, wire)
         if query.ancount or (query.nscount and query.qtype != IXFR):
             # A query carries no answers, and authority data only for IXFR (RFC 1995 §3).
             return render_error(query, dns.rcode.FORMERR, payload)
@@ -158,11 +160,14 @@ class Responder:
             return render_error(query, dns.rcode.NOTIMP, self.settings.udp_payload)
         return render_error(query, dns.rcode.REFUSED, self.settings.udp_payload)
 
-    def _notify(self, query: Query, client: object) -> bytes:
+    def _notify(self, query: Query, client: object, wire: bytes) -> bytes:
         """RFC 1996 §3.7: a NOTIFY from a configured primary is acknowledged, else REFUSED."""
         rcode = dns.rcode.REFUSED
         if self.notify_handler is not None:
-            rcode = self.notify_handler(query, client)
+            result = self.notify_handler(query, client, wire)
+            if isinstance(result, bytes):
+                return result
+            rcode = result
         return render_error(query, rcode, self.settings.udp_payload,
                             aa=bool(query.flags & AA))
 

@@ -1,0 +1,1 @@
+"""Failover: the controller state machine, its guard, emergency zones, the state directory."""

@@ -1,0 +1,140 @@
+"""The asyncio side of failover: start-up, probe loops, timers, NOTIFY routing.
+
+Start-up (cold start, DESIGN principle 1): emergency zones are loaded and
+checked first (a broken one stops the start); the last good snapshots and
+forced states are read from the state directory; every backend is asked
+once, remote ones for at most ``startup_wait``; zones that got no answer
+start on their last good data if it is younger than ``stale_for``, else on
+their emergency version. Then each backend is probed every
+``probe_interval`` and the controller ticks once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import dns.name
+
+from ..backends.base import Backend, Report
+from ..config import Config
+from ..errors import SeawallError
+from .controller import Controller, Publish
+from .emergency import load_emergency
+from .store import StateStore
+
+log = logging.getLogger("seawall.failover")
+
+
+class FailoverService:
+    """Owns the backends and drives the controller."""
+
+    def __init__(self, config: Config, backends: Sequence[Backend], publish: Publish) -> None:
+        self.config = config
+        self.settings = config.failover
+        self.backends = list(backends)
+        self.store = StateStore(config.path(config.state_dir))
+        self.controller = Controller(self.settings, publish, self.store)
+        self._tasks: list[asyncio.Task] = []
+        self._wake: dict[str, asyncio.Event] = {}
+
+    async def start(self) -> None:
+        """Everything up to serving: emergency, snapshots, first look at every backend."""
+        self.store.prepare()
+        emergency = load_emergency(self.config.path(self.config.emergency_dir),
+                                   strict=self.config.semantic_checks)
+        controller = self.controller
+        controller.add_emergency(emergency)
+        controller.restore(self.store.load_snapshots(), self.store.load_overrides())
+        for backend in self.backends:
+            for origin in backend.declared_zones():
+                controller.state(origin).backend = backend.describe()
+        results = await asyncio.gather(*(self._first_check(b) for b in self.backends))
+        for backend, reports in zip(self.backends, results):
+            controller.apply(reports, backend.describe())
+        missing = controller.check_protected(self.settings.require_emergency)
+        if missing and self.settings.require_emergency:
+            raise SeawallError(f"no emergency zone in {self.config.emergency_dir} for: "
+                               f"{', '.join(missing)} (add NAME.zone there, or set "
+                               "failover.require_emergency: false)")
+        controller.finish_startup(f"no answer from the backend within "
+                                  f"{self.settings.startup_wait:g}s of start-up")
+        for backend in self.backends:
+            await backend.start(self._sink(backend))
+            self._wake[backend.name] = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._probe_loop(backend)))
+        self._tasks.append(asyncio.create_task(self._tick_loop()))
+
+    async def _first_check(self, backend: Backend) -> list[Report]:
+        try:
+            if backend.remote:
+                return await asyncio.wait_for(backend.check(force=True),
+                                              self.settings.startup_wait)
+            return await backend.check(force=True)
+        except asyncio.TimeoutError:
+            log.error("start-up: backend=%s did not answer within %gs", backend.describe(),
+                      self.settings.startup_wait)
+        except Exception:
+            log.exception("start-up: backend=%s failed", backend.describe())
+        return []
+
+    def _sink(self, backend: Backend):
+        def sink(report: Report) -> None:
+            self.controller.apply([report], backend.describe())
+        return sink
+
+    async def _probe_loop(self, backend: Backend) -> None:
+        interval = float(self.settings.probe_interval)
+        wake = self._wake[backend.name]
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            force = wake.is_set()
+            wake.clear()
+            try:
+                reports = await backend.check(force=force)
+                self.controller.apply(reports, backend.describe())
+            except Exception:
+                log.exception("probe crashed: backend=%s; serving the last good data",
+                              backend.describe())
+            delay = max(0.0, interval - (loop.time() - started))
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, float(self.settings.probe_interval)))
+            try:
+                self.controller.tick()
+            except Exception:
+                log.exception("controller tick crashed")
+
+    def reload(self) -> None:
+        """Look at every backend now (SIGHUP, ``seawall reload``)."""
+        for event in self._wake.values():
+            event.set()
+
+    def backend_for(self, origin: dns.name.Name) -> Backend | None:
+        for backend in self.backends:
+            if backend.owns(origin):
+                return backend
+        return None
+
+    def status(self) -> dict[str, Any]:
+        status = self.controller.status()
+        status["backends"] = [{"name": b.describe(), "kind": b.kind,
+                               "fault": b.faults.current.kind if b.faults.current else None}
+                              for b in self.backends]
+        return status
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for backend in self.backends:
+            await backend.stop()

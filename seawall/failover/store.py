@@ -1,0 +1,172 @@
+"""The state directory: last good snapshots, forced overrides, the event log.
+
+Layout of ``state_dir`` (default ``.seawall``)::
+
+    snapshots/NAME.zone       the last good version of each zone (master file)
+    snapshots/NAME.json       when it was fetched and last confirmed, from where
+    overrides.json            forced states, which survive a restart
+    events.jsonl              one JSON object per transition, with its reason
+
+Every file is replaced atomically (write, fsync, rename), so a crash leaves
+the old version or the new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.exception
+import dns.name
+
+from ..zones.loader import load_zone_file
+from ..zones.model import Zone
+
+log = logging.getLogger("seawall.failover")
+
+
+@dataclass
+class Snapshot:
+    """A persisted last good version of a zone."""
+
+    zone: Zone
+    fetched_at: float
+    confirmed_at: float
+    source: str
+    tag: str
+
+
+class StateStore:
+    """Reads and writes the state directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.snapshots = directory / "snapshots"
+        self.events_path = directory / "events.jsonl"
+        self.overrides_path = directory / "overrides.json"
+
+    def prepare(self) -> None:
+        self.snapshots.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------ snapshots
+
+    def _zone_path(self, origin: dns.name.Name) -> Path:
+        name = origin.to_text(omit_final_dot=True) or "root"
+        return self.snapshots / f"{name}.zone"
+
+    def save_snapshot(self, zone: Zone, *, fetched_at: float, confirmed_at: float,
+                      source: str, tag: str) -> None:
+        path = self._zone_path(zone.origin)
+        lines = [f"; last good version of {zone.origin} serial {zone.serial} from {source}",
+                 f"$ORIGIN {zone.origin.to_text()}"]
+        for rrset in zone.rrsets():
+            lines.append(rrset.to_text(origin=None, relativize=False))
+        _write_atomic(path, "\n".join(lines) + "\n")
+        self.touch_snapshot(zone.origin, fetched_at=fetched_at, confirmed_at=confirmed_at,
+                            source=source, tag=tag, serial=zone.serial)
+
+    def touch_snapshot(self, origin: dns.name.Name, *, fetched_at: float, confirmed_at: float,
+                       source: str, tag: str, serial: int) -> None:
+        meta = {"zone": origin.to_text(), "serial": serial, "fetched_at": fetched_at,
+                "confirmed_at": confirmed_at, "source": source, "tag": tag}
+        _write_atomic(self._zone_path(origin).with_suffix(".json"), json.dumps(meta))
+
+    def load_snapshots(self) -> dict[dns.name.Name, Snapshot]:
+        out: dict[dns.name.Name, Snapshot] = {}
+        if not self.snapshots.is_dir():
+            return out
+        for meta_path in sorted(self.snapshots.glob("*.json")):
+            zone_path = meta_path.with_suffix(".zone")
+            try:
+                meta = json.loads(meta_path.read_text())
+                origin = dns.name.from_text(meta["zone"])
+            except (OSError, ValueError, KeyError, dns.exception.DNSException) as exc:
+                log.error("snapshot skipped: file=%s reason=%s", meta_path, exc)
+                continue
+            loaded = load_zone_file(zone_path, origin, strict=False)
+            if not loaded.ok or loaded.zone is None:
+                log.error("snapshot skipped: file=%s reason=%s", zone_path,
+                          "; ".join(map(str, loaded.errors)) or "cannot load")
+                continue
+            out[origin] = Snapshot(loaded.zone, float(meta.get("fetched_at", 0)),
+                                   float(meta.get("confirmed_at", 0)),
+                                   str(meta.get("source", "")), str(meta.get("tag", "")))
+        return out
+
+    def drop_snapshot(self, origin: dns.name.Name) -> None:
+        for suffix in (".zone", ".json"):
+            try:
+                self._zone_path(origin).with_suffix(suffix).unlink()
+            except FileNotFoundError:
+                pass
+
+    # ------------------------------------------------------------ overrides
+
+    def load_overrides(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.overrides_path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.error("overrides ignored: file=%s reason=%s", self.overrides_path, exc)
+            return {}
+        return data.get("zones", {}) if isinstance(data, dict) else {}
+
+    def save_overrides(self, overrides: dict[str, dict[str, Any]]) -> None:
+        _write_atomic(self.overrides_path, json.dumps({"version": 1, "zones": overrides},
+                                                      indent=1, sort_keys=True))
+
+    # --------------------------------------------------------------- events
+
+    def append_event(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, sort_keys=True) + "\n"
+        with open(self.events_path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read_events(self, since: float | None = None,
+                    zone: str | None = None) -> list[dict[str, Any]]:
+        try:
+            lines = self.events_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        events = []
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if since is not None and event.get("ts", 0) < since:
+                continue
+            if zone is not None and event.get("zone") != zone:
+                continue
+            events.append(event)
+        return events
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def now_iso(ts: float | None = None) -> str:
+    ts = time.time() if ts is None else ts
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
