@@ -2,9 +2,11 @@
 
 One zone per file; the origin comes from the file name (``example.com.zone``
 or ``example.com`` is the zone ``example.com.``) unless the configuration
-names another origin for it. Files that are not zones by their name (``*.inc``,
-editor backups, hidden files) are skipped, so ``$INCLUDE`` fragments can live
-beside the zones.
+names another origin for it. ``example.com.yaml`` (or ``.yml``) is the same
+zone in octoDNS's YAML format (see :mod:`.octodns`). Files that are not
+zones by their name (``*.inc``, editor backups, hidden files, single-label
+``*.yaml`` such as ``octodns.yaml``) are skipped, so ``$INCLUDE`` fragments
+and configuration can live beside the zones.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import dns.exception
 import dns.name
 
 from .model import Zone, build_zone
+from .octodns import SUFFIXES as OCTODNS_SUFFIXES
+from .octodns import is_octodns_file, read_octodns_file
 from .problems import Location, Problem
 from .reader import Record, read_master_file
 from .validate import check_records, check_zone
@@ -46,13 +50,19 @@ class LoadedZone:
 
 def is_zone_file(path: Path) -> bool:
     name = path.name
+    if name.lower().endswith(OCTODNS_SUFFIXES):
+        return path.is_file() and not name.startswith(".") and is_octodns_file(path)
     return (path.is_file() and not name.startswith(".")
             and not name.lower().endswith(NOT_ZONE_SUFFIXES))
 
 
 def origin_for(path: Path) -> dns.name.Name:
-    """The zone a file holds, by its name: ``NAME.zone`` or ``NAME`` is ``NAME.``."""
-    stem = path.name[:-len(".zone")] if path.name.endswith(".zone") else path.name
+    """The zone a file holds, by its name: ``NAME.zone``, ``.yaml`` or ``NAME`` is ``NAME.``."""
+    stem = path.name
+    if stem.endswith(".zone"):
+        stem = stem[:-len(".zone")]
+    elif stem.lower().endswith(OCTODNS_SUFFIXES):
+        stem = stem.rsplit(".", 1)[0]
     if stem in ("", "root", "."):
         return dns.name.root
     return dns.name.from_text(stem.rstrip(".") + ".")
@@ -69,8 +79,11 @@ def load_zone_file(path: Path, origin: dns.name.Name | None = None, *,
         return LoadedZone(path, None, None,
                           [Problem(Location(shown, 0), f"cannot derive a zone name from the "
                                                        f"file name: {exc}")])
-    records, problems = read_master_file(path, origin, include_root=include_root,
-                                         display_root=display_root)
+    if path.name.lower().endswith(OCTODNS_SUFFIXES):
+        records, problems = read_octodns_file(path, origin, display_root=display_root)
+    else:
+        records, problems = read_master_file(path, origin, include_root=include_root,
+                                             display_root=display_root)
     problems += check_records(origin, records, shown, strict=strict)
     zone = None
     if not any(p.is_error for p in problems):
