@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..config import parse_listen
 from .responder import TCP, UDP, Responder
+from .rrl import RateLimiter
 
 log = logging.getLogger("seawall.server")
 
@@ -22,8 +23,9 @@ log = logging.getLogger("seawall.server")
 class UdpProtocol(asyncio.DatagramProtocol):
     """One datagram in, at most one datagram out."""
 
-    def __init__(self, responder: Responder) -> None:
+    def __init__(self, responder: Responder, rate_limiter: RateLimiter | None = None) -> None:
         self.responder = responder
+        self.rate_limiter = rate_limiter
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -31,8 +33,13 @@ class UdpProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         response = self.responder.respond(data, UDP, addr)
-        if response is not None and self.transport is not None:
-            self.transport.sendto(response, addr)
+        if response is None or self.transport is None:
+            return
+        if self.rate_limiter is not None:
+            response = self.rate_limiter.filter(addr, response)
+            if response is None:
+                return
+        self.transport.sendto(response, addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a client that went away: nothing to do.
@@ -110,8 +117,10 @@ class DnsServer:
     """Opens the UDP and TCP sockets of every listen address and serves them."""
 
     def __init__(self, responder: Responder, listen: tuple[str, ...], *,
-                 idle_timeout: float = 10.0, max_message: int = 65535) -> None:
+                 idle_timeout: float = 10.0, max_message: int = 65535,
+                 rate_limiter: RateLimiter | None = None) -> None:
         self.responder = responder
+        self.rate_limiter = rate_limiter
         self.listen = listen
         self.idle_timeout = idle_timeout
         self.max_message = max_message
@@ -126,7 +135,7 @@ class DnsServer:
             host, port = parse_listen(address)
             udp_sock, tcp_sock = _bind_pair(host, port)
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.responder), sock=udp_sock)
+                lambda: UdpProtocol(self.responder, self.rate_limiter), sock=udp_sock)
             self._udp.append(transport)
             tcp_server = await loop.create_server(lambda: TcpProtocol(self), sock=tcp_sock)
             self._tcp.append(tcp_server)
