@@ -60,11 +60,16 @@ class TcpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
-        self.server.connections.add(self)
+        if not self.server.admit(self):
+            # Over the connection caps: refuse at once rather than let a flood of
+            # idle connections starve real clients (RFC 7766 §6.2.2).
+            transport.abort()  # type: ignore[attr-defined]
+            self.transport = None
+            return
         self._arm_idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server.connections.discard(self)
+        self.server.release(self)
         if self.idle is not None:
             self.idle.cancel()
         self.transport = None
@@ -84,7 +89,9 @@ class TcpProtocol(asyncio.Protocol):
             del buffer[:2 + size]
             for response in self.responder.respond_stream(message, self.peer):
                 self.transport.write(len(response).to_bytes(2, "big") + response)
-        self._arm_idle()
+            # Only a complete message buys more time: a client dribbling out a
+            # partial length or message is closed when the idle timeout runs out.
+            self._arm_idle()
 
     def eof_received(self) -> bool | None:
         return None  # close our side too once the answers are written
@@ -118,16 +125,43 @@ class DnsServer:
 
     def __init__(self, responder: Responder, listen: tuple[str, ...], *,
                  idle_timeout: float = 10.0, max_message: int = 65535,
-                 rate_limiter: RateLimiter | None = None) -> None:
+                 rate_limiter: RateLimiter | None = None, max_connections: int = 1000,
+                 max_per_client: int = 64) -> None:
         self.responder = responder
         self.rate_limiter = rate_limiter
         self.listen = listen
         self.idle_timeout = idle_timeout
         self.max_message = max_message
         self.connections: set[TcpProtocol] = set()
+        self.max_connections = max_connections
+        self.max_per_client = max_per_client
+        self.per_client: dict[str, int] = {}
+        self.refused_connections = 0
         self.bound: list[Bound] = []
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.AbstractServer] = []
+
+    def admit(self, connection: TcpProtocol) -> bool:
+        """Count a new TCP connection in, unless a cap is reached."""
+        host = connection.peer[0] if connection.peer else ""
+        if (len(self.connections) >= self.max_connections
+                or self.per_client.get(host, 0) >= self.max_per_client):
+            self.refused_connections += 1
+            return False
+        self.connections.add(connection)
+        self.per_client[host] = self.per_client.get(host, 0) + 1
+        return True
+
+    def release(self, connection: TcpProtocol) -> None:
+        if connection not in self.connections:
+            return
+        self.connections.discard(connection)
+        host = connection.peer[0] if connection.peer else ""
+        left = self.per_client.get(host, 1) - 1
+        if left:
+            self.per_client[host] = left
+        else:
+            self.per_client.pop(host, None)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
