@@ -25,6 +25,7 @@ import dns.name
 from .backends import make_backends
 from .config import Config
 from .dns.responder import Responder, ResponderSettings
+from .dns.rrl import RateLimiter
 from .dns.server import DnsServer
 from .failover.service import FailoverService
 from .zones.model import Zone
@@ -47,7 +48,11 @@ class App:
         self.responder.notify_handler = self._notify
         self.server = DnsServer(self.responder, config.listen,
                                 idle_timeout=float(config.tcp_idle_timeout),
-                                max_message=config.tcp_max_message)
+                                max_message=config.tcp_max_message,
+                                max_connections=config.tcp_max_connections,
+                                max_per_client=config.tcp_max_per_client,
+                                rate_limiter=(RateLimiter(config.rrl)
+                                              if config.rrl.enabled else None))
         self._stopping: asyncio.Event | None = None
 
     @property

@@ -22,6 +22,15 @@ type are errors naming their line. Example::
         refresh: null            # override the SOA REFRESH/RETRY timers (e.g. 30s)
         ixfr: true               # ask for IXFR (RFC 1995), AXFR when it is refused
         transfer_timeout: 30s
+    tcp_max_connections: 1000    # TCP caps (RFC 7766 §6.2.2): all clients, and per address
+    tcp_max_per_client: 64
+    rrl:                         # response rate limiting on UDP, per client /24 or /56
+      enabled: true
+      answers_per_second: 1000   # per network and second; 0: no limit for this kind
+      nxdomains_per_second: 200
+      errors_per_second: 100
+      slip: 2                    # every 2nd response over the limit goes out truncated
+      exempt: ["127.0.0.0/8", "::1/128"]   # never limited (local checks, drills, benches)
     failover:
       probe_interval: 1s         # health probe of every zone's backend
       probe_timeout: 1s
@@ -48,6 +57,7 @@ from typing import Any
 
 import yaml
 
+from .dns.rrl import RrlSettings
 from .errors import ConfigError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -176,6 +186,9 @@ class Config:
     log_format: str = "text"
     backends: tuple[BackendConfig, ...] = ()
     failover: FailoverConfig = field(default_factory=FailoverConfig)
+    tcp_max_connections: int = 1000      # open TCP connections, all clients together
+    tcp_max_per_client: int = 64         # open TCP connections from one address
+    rrl: RrlSettings = field(default_factory=RrlSettings)
     base_dir: str = "."  # where relative paths are resolved: the config file's folder
 
     def path(self, value: str) -> Path:

@@ -205,6 +205,7 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
                 udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            _large_receive_buffer(udp)
             udp.bind((host, port))
             actual = udp.getsockname()[1]
             tcp.bind((host, actual))
@@ -218,3 +219,18 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
             if port != 0:
                 raise
     raise OSError(f"no free port on {host} for both UDP and TCP")
+
+
+UDP_RECEIVE_BUFFER = 4 << 20
+
+
+def _large_receive_buffer(sock: socket.socket) -> None:
+    """Room for bursts: the ~208 KiB default drops datagrams under load (see PEERS.md)."""
+    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, UDP_RECEIVE_BUFFER)
+            return
+        except OSError:
+            continue  # SO_RCVBUFFORCE needs CAP_NET_ADMIN; SO_RCVBUF is capped by rmem_max
