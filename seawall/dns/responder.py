@@ -33,7 +33,6 @@ log = logging.getLogger("seawall.dns")
 QUERY, NOTIFY = int(dns.opcode.QUERY), int(dns.opcode.NOTIFY)
 IN, CH, ANY_CLASS = int(dns.rdataclass.IN), int(dns.rdataclass.CH), int(dns.rdataclass.ANY)
 AXFR, IXFR = int(dns.rdatatype.AXFR), int(dns.rdatatype.IXFR)
-MAILB, MAILA = int(dns.rdatatype.MAILB), int(dns.rdatatype.MAILA)
 TXT = int(dns.rdatatype.TXT)
 UDP, TCP = "udp", "tcp"
 TCP_MAX = 65535
@@ -127,8 +126,8 @@ class Responder:
             return render_error(query, dns.rcode.REFUSED, payload)
         if qtype in (AXFR, IXFR):
             return self._transfer(query, tcp, client)
-        if qtype in (MAILA, MAILB):
-            return render_error(query, dns.rcode.NOTIMP, payload)
+        # MAILA and MAILB (RFC 1035 §3.2.3) are answered like any type the name
+        # lacks (NODATA), as Knot DNS and NSD do; not NOTIMP.
         qname = query.qname
         answer = resolve(self._zoneset, qname, qtype, dnssec=query.dnssec_ok)
         if qclass == ANY_CLASS:
