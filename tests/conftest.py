@@ -28,7 +28,14 @@ from seawall.zones.loader import load_zone_file
 from seawall.zones.model import Zone
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+def _find_shared() -> Path:
+    """The read-only ``shared/`` folder beside the project (or where SEAWALL_SHARED says)."""
+    candidates = [Path(os.environ["SEAWALL_SHARED"])] if os.environ.get("SEAWALL_SHARED") else []
+    candidates += [ROOT.parent / "shared", Path("/work/shared")]
+    return next((c for c in candidates if (c / "conformance").is_dir()), candidates[0])
+
+
+SHARED = _find_shared()
 CONFORMANCE = SHARED / "conformance"
 REQUIRE_PEERS = os.environ.get("SEAWALL_REQUIRE_PEERS") == "1"
 
