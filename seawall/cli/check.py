@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..config import Duration
 from ..zones.loader import LoadedZone, load_directory, load_zone_file
+from ..zones.problems import Location, Problem
 from ..zones.signatures import check_dnssec
 
 
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"seawall check: --signature-horizon: {exc}", file=sys.stderr)
         return 2
     results = check_paths(args.paths, strict=not args.lenient)
+    _flag_twice_defined(results)
     for loaded in results:
         if loaded.zone is not None:
             # Signed zones: signatures verify, none expired or expiring soon, chains whole.
@@ -71,3 +73,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(results)} zone(s) checked: {errors} error(s), {warnings} warning(s)",
               file=sys.stderr)
     return 1 if errors else 0
+
+
+def _flag_twice_defined(results: list[LoadedZone]) -> None:
+    """``example.com.zone`` beside ``example.com.yaml``: which one is served is luck."""
+    first: dict[tuple[Path, object], LoadedZone] = {}
+    for loaded in results:
+        if loaded.origin is None:
+            continue
+        key = (loaded.path.parent.resolve(), loaded.origin)
+        if key in first:
+            shown = loaded.zone.source if loaded.zone else str(loaded.path)
+            other = first[key].zone.source if first[key].zone else first[key].path.name
+            loaded.problems.insert(0, Problem(Location(shown, 1),
+                                              f"zone {loaded.origin} is also defined by "
+                                              f"{other}; keep one file per zone"))
+        else:
+            first[key] = loaded

@@ -7,7 +7,7 @@ import sys
 
 from .. import __version__
 from ..errors import SeawallError
-from . import check, serve
+from . import check, config, diff, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve.register(commands)
     check.register(commands)
+    diff.register(commands)
+    config.register(commands)
     return parser
 
 

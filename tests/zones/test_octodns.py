@@ -407,3 +407,18 @@ def test_a_yaml_zone_is_served(tmp_path):
 def test_reading_a_missing_file_is_a_problem(tmp_path):
     records, problems = read_octodns_file(tmp_path / "nope.example.yaml", ORIGIN)
     assert records == [] and "cannot read zone file" in str(problems[0])
+
+
+def test_seawall_check_refuses_a_zone_in_both_formats(tmp_path):
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    write(zones, APEX + GLUE)
+    (zones / "example.org.zone").write_text(to_master_file(load_zone_file(
+        zones / "example.org.yaml").zone))
+    result = subprocess.run([sys.executable, "-m", "seawall", "check", str(zones)],
+                            capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "zones/example.org.zone:1: zone example.org. is also defined by "
+        "zones/example.org.yaml; keep one file per zone"]
