@@ -185,6 +185,15 @@ def test_question_case_is_echoed_also_from_the_cache(server, tcp):
         assert raw[12:12 + len(wire_name(qname))] == wire_name(qname)
 
 
+@pytest.mark.parametrize("qtype", ["MAILA", "MAILB"])
+def test_maila_and_mailb_are_nodata(server, qtype):
+    """RFC 1035 §3.2.3 QTYPEs we hold no data of: NODATA, as Knot and NSD answer."""
+    response = ask(server.addr, "www.example.test.", qtype)
+    assert rcode_of(response) == "NOERROR"
+    assert response.answer == [] and response.flags & dns.flags.AA
+    assert [r.rdtype for r in response.authority] == [dns.rdatatype.SOA]
+
+
 def test_out_of_zone_is_refused(server):
     """RFC 1034 §4.3.2 step 2: no zone of ours contains the name."""
     response = ask(server.addr, "www.example.org.")
