@@ -98,7 +98,10 @@ class Responder:
             return None
         except FormError:
             qid, flags = int.from_bytes(wire[0:2], "big"), int.from_bytes(wire[2:4], "big")
-            return header_only(qid, flags, dns.rcode.FORMERR)
+            # An opcode we do not implement is NOTIMP whatever follows the header
+            # (RFC 1035 §4.1.1; RFC 8490 §5.1: a DSO message has no question).
+            known = (flags >> 11) & 0xF in (QUERY, NOTIFY)
+            return header_only(qid, flags, dns.rcode.FORMERR if known else dns.rcode.NOTIMP)
         payload = self.settings.udp_payload
         if query.opcode not in (QUERY, NOTIFY):
             return render_error(query, dns.rcode.NOTIMP, payload)
