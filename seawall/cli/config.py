@@ -114,7 +114,8 @@ def field_docs(cls: type) -> dict[str, str]:
         if (isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
                 and isinstance(after.value.value, str)):
             parts.append(inspect.cleandoc(after.value.value))
-        above, line = [], stmt.lineno - 1
+        above: list[str] = []
+        line = stmt.lineno - 1
         while line >= 1 and lines[line - 1].strip().startswith("#:"):
             above.insert(0, lines[line - 1].strip()[2:].strip())
             line -= 1
@@ -311,5 +312,5 @@ def _section(hint: Any) -> type | None:
     if typing.get_origin(hint) is tuple:
         args = typing.get_args(hint)
         if args and dataclasses.is_dataclass(args[0]):
-            return args[0]
+            return args[0]  # type: ignore[return-value]
     return None

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +76,14 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-import dns.rdtypes.ANY.CAA
-import dns.rdtypes.IN.NAPTR
 import yaml
 
+from .octodns_values import VALUE_MAKERS, BadValue, line_of, txt_chunks
 from .problems import Location, Problem, Severity
 from .reader import MAX_TTL, Record
+
+__all__ = ["OctodnsReader", "content_serial", "is_octodns_file", "natural_key",
+           "read_octodns_file", "txt_chunks"]
 
 DEFAULT_TTL = 3600
 """octoDNS's YamlProvider ``default_ttl``."""
@@ -107,14 +108,6 @@ _NOT_SERVED = {
              "records instead (or a CNAME below the apex)",
     "URLFWD": "URLFWD is a provider's HTTP redirect, not a DNS record type",
 }
-
-
-class _Bad(Exception):
-    """A problem with one record or value: report it, skip the record, go on."""
-
-    def __init__(self, node: yaml.Node, message: str) -> None:
-        super().__init__(message)
-        self.node = node
 
 
 def is_octodns_file(path: Path) -> bool:
@@ -178,7 +171,7 @@ class OctodnsReader:
         if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL_TAG):
             self._problem(1, "empty zone file: no records")
         elif not isinstance(root, yaml.MappingNode):
-            self._problem(_line(root), "an octoDNS zone file is a mapping of names to records")
+            self._problem(line_of(root), "an octoDNS zone file is a mapping of names to records")
         else:
             self._read_names(root)
         self._add_soa()
@@ -191,44 +184,44 @@ class OctodnsReader:
         seen: dict[str, int] = {}
         for key_node, value_node in root.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                self._problem(_line(key_node), "a record name must be a string")
+                self._problem(line_of(key_node), "a record name must be a string")
                 continue
             key = key_node.value
             if key in seen:
-                self._problem(_line(key_node), f"name {key!r} appears twice (first at line "
+                self._problem(line_of(key_node), f"name {key!r} appears twice (first at line "
                                                f"{seen[key]}); put its records in one list")
                 continue
-            seen[key] = _line(key_node)
+            seen[key] = line_of(key_node)
             try:
                 name = self._name(key, key_node)
-            except _Bad as bad:
+            except BadValue as bad:
                 self._bad(bad)
                 continue
             records = value_node.value if isinstance(value_node, yaml.SequenceNode) \
                 else [value_node]
             if not records:
-                self._problem(_line(value_node), f"{_shown_name(key)} has an empty list of "
+                self._problem(line_of(value_node), f"{_shown_name(key)} has an empty list of "
                                                   "records")
             types_seen: dict[str, int] = {}
             for record_node in records:
                 try:
                     self._read_record(name, key, record_node, types_seen)
-                except _Bad as bad:
+                except BadValue as bad:
                     self._bad(bad)
 
     def _name(self, key: str, node: yaml.Node) -> dns.name.Name:
         """The owner of a key; octoDNS's NameValidator rules."""
         if key == "@":
-            raise _Bad(node, "invalid name '@': octoDNS writes the apex as ''")
+            raise BadValue(node, "invalid name '@': octoDNS writes the apex as ''")
         if key.endswith(".") or ".." in key:
-            raise _Bad(node, f"invalid name {key!r}: names are relative to the zone, with no "
+            raise BadValue(node, f"invalid name {key!r}: names are relative to the zone, with no "
                              "empty label and no final dot")
         if any(c.isspace() for c in key):
-            raise _Bad(node, f"invalid name {key!r}: whitespace is not allowed")
+            raise BadValue(node, f"invalid name {key!r}: whitespace is not allowed")
         try:
             return dns.name.from_text(key, self.origin) if key else self.origin
         except dns.exception.DNSException as exc:
-            raise _Bad(node, f"invalid name {key!r}: {_describe(exc)}") from None
+            raise BadValue(node, f"invalid name {key!r}: {_describe(exc)}") from None
 
     # ----------------------------------------------------------- records
 
@@ -236,47 +229,47 @@ class OctodnsReader:
                      types_seen: dict[str, int]) -> None:
         self._check_tags(node)
         if not isinstance(node, yaml.MappingNode):
-            raise _Bad(node, f"a record of {_shown_name(key)} must be a mapping with a type")
+            raise BadValue(node, f"a record of {_shown_name(key)} must be a mapping with a type")
         fields = self._mapping(node)
         if "type" not in fields:
-            raise _Bad(node, f"record of {_shown_name(key)} has no type")
+            raise BadValue(node, f"record of {_shown_name(key)} has no type")
         type_node, rdtype_text = fields["type"]
         if not isinstance(rdtype_text, str):
-            raise _Bad(type_node, "type must be a string such as A or MX")
+            raise BadValue(type_node, "type must be a string such as A or MX")
         rdtype_text = rdtype_text.upper()
         if rdtype_text in types_seen:
-            raise _Bad(type_node, f"second {rdtype_text} record for {_shown_name(key)} (first "
+            raise BadValue(type_node, f"second {rdtype_text} record for {_shown_name(key)} (first "
                                   f"at line {types_seen[rdtype_text]}); give one record with "
                                   "several values")
-        types_seen[rdtype_text] = _line(type_node)
+        types_seen[rdtype_text] = line_of(type_node)
         octodns_meta = fields.get("octodns", (None, None))[1]
         if isinstance(octodns_meta, dict) and octodns_meta.get("ignored") is True:
             return  # octoDNS does not push an ignored record: not served
         for extra in sorted(set(fields) - _RECORD_KEYS):
-            self._problem(_line(fields[extra][0]), f"unknown key {extra!r} in the "
+            self._problem(line_of(fields[extra][0]), f"unknown key {extra!r} in the "
                           f"{rdtype_text} record of {_shown_name(key)}; it is ignored",
                           Severity.WARNING)
         for rule in ("dynamic", "geo"):
             if rule in fields:
-                self._problem(_line(fields[rule][0]), f"{rule} rules of {_shown_name(key)} "
+                self._problem(line_of(fields[rule][0]), f"{rule} rules of {_shown_name(key)} "
                               f"{rdtype_text} are not served; Seawall answers with the "
                               "record's static values", Severity.WARNING)
         if rdtype_text in _NOT_SERVED:
-            raise _Bad(type_node, _NOT_SERVED[rdtype_text])
+            raise BadValue(type_node, _NOT_SERVED[rdtype_text])
         ttl = self._ttl(fields, node)
         if rdtype_text == "SOA":
             if name != self.origin:
-                raise _Bad(type_node, f"SOA at {name}, not at the zone apex ''")
+                raise BadValue(type_node, f"SOA at {name}, not at the zone apex ''")
             self._soa_record(fields, node, ttl)
             return
-        make = _VALUE_MAKERS.get(rdtype_text)
+        make = VALUE_MAKERS.get(rdtype_text)
         if make is None:
-            known = ", ".join(sorted(_VALUE_MAKERS))
-            raise _Bad(type_node, f"record type {rdtype_text} is not served by Seawall "
+            known = ", ".join(sorted(VALUE_MAKERS))
+            raise BadValue(type_node, f"record type {rdtype_text} is not served by Seawall "
                                   f"(octoDNS types read: {known}, SOA)")
         self.lenient = _lenient(node)
         for value_node in self._values(fields, node, rdtype_text, key):
-            problem: _Bad | None = None
+            problem: BadValue | None = None
             try:
                 self._check_tags(value_node)
                 text_or_rdata = make(self, value_node, _plain(value_node), name)
@@ -284,16 +277,16 @@ class OctodnsReader:
                          else dns.rdata.from_text(IN, dns.rdatatype.from_text(rdtype_text),
                                                   text_or_rdata, self.origin,
                                                   relativize=False))
-            except _Bad as bad:
+            except BadValue as bad:
                 problem = bad
             except (dns.exception.DNSException, ValueError, TypeError) as exc:
-                problem = _Bad(value_node, f"bad {rdtype_text} value for {_shown_name(key)}: "
+                problem = BadValue(value_node, f"bad {rdtype_text} value for {_shown_name(key)}: "
                                            f"{_describe(exc)}")
             if problem is not None:
                 self._bad(problem)
                 continue
             self.records.append(Record(name, ttl, rdata, Location(self.shown,
-                                                                  _line(value_node))))
+                                                                  line_of(value_node))))
 
     def _mapping(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, Any]]:
         """Keys of a mapping with their value node and plain Python value."""
@@ -302,7 +295,7 @@ class OctodnsReader:
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
             if key in out:
-                raise _Bad(key_node, f"key {key!r} appears twice")
+                raise BadValue(key_node, f"key {key!r} appears twice")
             self._check_tags(value_node)
             out[str(key)] = (value_node, _plain(value_node))
         return out
@@ -315,31 +308,31 @@ class OctodnsReader:
             if isinstance(ttl, str) and ttl.isdigit():
                 ttl = int(ttl)
             else:
-                raise _Bad(ttl_node, f"ttl must be a number of seconds, not {ttl!r}")
+                raise BadValue(ttl_node, f"ttl must be a number of seconds, not {ttl!r}")
         if not 0 <= ttl <= MAX_TTL:
-            raise _Bad(ttl_node, f"TTL {ttl} is out of range (RFC 2181 §8: 0 to {MAX_TTL})")
+            raise BadValue(ttl_node, f"TTL {ttl} is out of range (RFC 2181 §8: 0 to {MAX_TTL})")
         return ttl
 
     def _values(self, fields: dict[str, tuple[yaml.Node, Any]], node: yaml.Node,
                 rdtype: str, key: str) -> list[yaml.Node]:
         """The value nodes of a record: ``values`` (a list or one) or ``value``."""
         if "values" in fields and "value" in fields:
-            self._problem(_line(fields["value"][0]), f"{rdtype} record of {_shown_name(key)} "
+            self._problem(line_of(fields["value"][0]), f"{rdtype} record of {_shown_name(key)} "
                           "has both value and values; octoDNS uses values", Severity.WARNING)
         chosen = fields.get("values") or fields.get("value")
         if chosen is None or chosen[1] in (None, [], ""):
-            raise _Bad(node, f"{rdtype} record of {_shown_name(key)} has no value(s)")
+            raise BadValue(node, f"{rdtype} record of {_shown_name(key)} has no value(s)")
         value_node = chosen[0]
         if isinstance(value_node, yaml.SequenceNode):
             if rdtype in ("CNAME", "DNAME") and len(value_node.value) > 1:
-                raise _Bad(value_node, f"{rdtype} record of {_shown_name(key)} has more than "
+                raise BadValue(value_node, f"{rdtype} record of {_shown_name(key)} has more than "
                                        "one value (RFC 2181 §10.1)")
             return list(value_node.value)
         return [value_node]
 
     def _check_tags(self, node: yaml.Node) -> None:
         if node.tag not in _STANDARD_TAGS:
-            raise _Bad(node, f"YAML tag {node.tag} is not supported here")
+            raise BadValue(node, f"YAML tag {node.tag} is not supported here")
         if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
             for child in node.value:
                 for part in (child if isinstance(child, tuple) else (child,)):
@@ -350,7 +343,7 @@ class OctodnsReader:
         keys = [k for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
         for prev, key in zip(keys, keys[1:]):
             if natural_key(key.value) < natural_key(prev.value):
-                self._problem(_line(key), f"key {key.value!r} is out of order (after "
+                self._problem(line_of(key), f"key {key.value!r} is out of order (after "
                               f"{prev.value!r}): octoDNS, which enforces natural sort order, "
                               "would not load this file", Severity.WARNING)
                 return
@@ -361,11 +354,11 @@ class OctodnsReader:
                     ttl: int) -> None:
         value = fields.get("value")
         if value is None or not isinstance(value[0], yaml.MappingNode):
-            raise _Bad(node, "an SOA record has one value, a mapping of mname, rname, serial, "
+            raise BadValue(node, "an SOA record has one value, a mapping of mname, rname, serial, "
                              "refresh, retry, expire, minimum")
         soa_fields = self._mapping(value[0])
         for extra in sorted(set(soa_fields) - set(SOA_FIELDS)):
-            raise _Bad(soa_fields[extra][0], f"unknown SOA field {extra!r} (known: "
+            raise BadValue(soa_fields[extra][0], f"unknown SOA field {extra!r} (known: "
                                              f"{', '.join(SOA_FIELDS)})")
         self.soa_node = value[0]
         self.soa_values = soa_fields
@@ -383,20 +376,20 @@ class OctodnsReader:
         rname = given.get("rname") or dns.name.from_text("hostmaster", self.origin).to_text()
         numbers = dict(SOA_DEFAULTS)
         serial = given.get("serial")
-        line = _line(self.soa_node) if self.soa_node is not None else 1
+        line = line_of(self.soa_node) if self.soa_node is not None else 1
         for field in ("serial", *SOA_DEFAULTS):
             if field in given:
                 value = given[field]
                 if isinstance(value, bool) or not isinstance(value, int) \
                         or not 0 <= value <= 2**32 - 1:
-                    self._problem(_line(self.soa_values[field][0]),
+                    self._problem(line_of(self.soa_values[field][0]),
                                   f"SOA {field} must be a number from 0 to {2**32 - 1}, "
                                   f"not {value!r}")
                     return
                 numbers[field] = value
         for field in ("mname", "rname"):
             if field in given and not str(given[field]).endswith("."):
-                self._problem(_line(self.soa_values[field][0]),
+                self._problem(line_of(self.soa_values[field][0]),
                               f"SOA {field} {given[field]!r} must be fully qualified "
                               "(end with a dot)")
                 return
@@ -422,156 +415,14 @@ class OctodnsReader:
     def octodns_rule(self, node: yaml.Node, message: str) -> None:
         """A rule of octoDNS's, not of DNS: an error, or a warning on a lenient record."""
         if not self.lenient:
-            raise _Bad(node, message)
-        self._problem(_line(node), message + " (lenient record)", Severity.WARNING)
+            raise BadValue(node, message)
+        self._problem(line_of(node), message + " (lenient record)", Severity.WARNING)
 
-    def _bad(self, bad: _Bad) -> None:
-        self._problem(_line(bad.node), str(bad))
+    def warn(self, node: yaml.Node, message: str) -> None:
+        self._problem(line_of(node), message, Severity.WARNING)
 
-
-# ------------------------------------------------------------------ values
-# Each maker turns one value node into rdata text (or an Rdata), following the
-# field names of octoDNS's record classes (octodns/record/*.py).
-
-ValueMaker = Callable[[OctodnsReader, yaml.Node, Any, dns.name.Name], "str | dns.rdata.Rdata"]
-
-
-def _address(reader: OctodnsReader, node: yaml.Node, value: Any, name: dns.name.Name) -> str:
-    return _scalar(node, value, "an address")
-
-
-def _target(kind: str, allow_root: bool = False) -> ValueMaker:
-    def make(reader: OctodnsReader, node: yaml.Node, value: Any, name: dns.name.Name) -> str:
-        return _fqdn(node, _scalar(node, value, "a name"), kind, allow_root)
-    return make
-
-
-def _mx(reader: OctodnsReader, node: yaml.Node, value: Any, name: dns.name.Name) -> str:
-    fields = _fields(node, value, "MX")
-    if "preference" not in fields and "priority" in fields:
-        _legacy(reader, node, "MX priority", "preference")
-    if "exchange" not in fields and "value" in fields:
-        _legacy(reader, node, "MX value", "exchange")
-    preference = _int(node, fields.get("preference", fields.get("priority")), "preference",
-                      0, 65535)
-    exchange = fields.get("exchange", fields.get("value"))
-    return f"{preference} {_fqdn(node, _req(node, exchange, 'exchange'), 'MX exchange', True)}"
-
-
-def _srv(reader: OctodnsReader, node: yaml.Node, value: Any, name: dns.name.Name) -> str:
-    if not re.match(r"^(\*|_[^.]+)\.[^.]+", name.relativize(reader.origin).to_text()):
-        reader.octodns_rule(node, f"invalid name for an SRV record: {name} is not "
-                                  "_service._proto (RFC 2782)")
-    fields = _fields(node, value, "SRV")
-    numbers = [_int(node, fields.get(k), k, 0, 65535) for k in ("priority", "weight", "port")]
-    target = _fqdn(node, _req(node, fields.get("target"), "target"), "SRV target", True)
-    return f"{numbers[0]} {numbers[1]} {numbers[2]} {target}"
-
-
-def _caa(reader: OctodnsReader, node: yaml.Node, value: Any,
-         name: dns.name.Name) -> dns.rdata.Rdata:
-    fields = _fields(node, value, "CAA")
-    flags = _int(node, fields.get("flags", 0), "flags", 0, 255)
-    tag = str(_req(node, fields.get("tag"), "tag"))
-    text = str(_req(node, fields.get("value"), "value"))
-    return dns.rdtypes.ANY.CAA.CAA(IN, dns.rdatatype.CAA, flags, tag.encode(), text.encode())
-
-
-def _naptr(reader: OctodnsReader, node: yaml.Node, value: Any,
-           name: dns.name.Name) -> dns.rdata.Rdata:
-    fields = _fields(node, value, "NAPTR")
-    order = _int(node, fields.get("order"), "order", 0, 65535)
-    preference = _int(node, fields.get("preference"), "preference", 0, 65535)
-    flags = str(_req(node, fields.get("flags"), "flags"))
-    if flags not in ("S", "A", "U", "P", "s", "a", "u", "p", ""):
-        reader.octodns_rule(node, f"unrecognized NAPTR flags {flags!r} (S, A, U or P)")
-    service = str(_req(node, fields.get("service"), "service"))
-    regexp = str(_req(node, fields.get("regexp"), "regexp"))
-    replacement = _fqdn(node, str(_req(node, fields.get("replacement"), "replacement")),
-                        "NAPTR replacement", True)
-    return dns.rdtypes.IN.NAPTR.NAPTR(IN, dns.rdatatype.NAPTR, order, preference,
-                                      flags.upper().encode(), service.encode(),
-                                      regexp.encode(), dns.name.from_text(replacement))
-
-
-def _sshfp(reader: OctodnsReader, node: yaml.Node, value: Any, name: dns.name.Name) -> str:
-    fields = _fields(node, value, "SSHFP")
-    algorithm = _int(node, fields.get("algorithm"), "algorithm", 0, 255)
-    fp_type = _int(node, fields.get("fingerprint_type"), "fingerprint_type", 0, 255)
-    fingerprint = str(_req(node, fields.get("fingerprint"), "fingerprint"))
-    if algorithm not in (1, 2, 3, 4):
-        reader.octodns_rule(node, f"unrecognized SSHFP algorithm {algorithm} (octoDNS knows "
-                                  "1-4)")
-    expected = {1: 40, 2: 64}.get(fp_type)
-    if expected is None:
-        reader.octodns_rule(node, f"unrecognized SSHFP fingerprint_type {fp_type} (1 or 2)")
-    elif len(fingerprint) != expected:
-        raise _Bad(node, f"SSHFP fingerprint of {len(fingerprint)} hex digits does not match "
-                         f"fingerprint_type {fp_type} (expected {expected})")
-    return f"{algorithm} {fp_type} {fingerprint}"
-
-
-def _ds(reader: OctodnsReader, node: yaml.Node, value: Any, name: dns.name.Name) -> str:
-    fields = _fields(node, value, "DS")
-    if "public_key" in fields or "flags" in fields:
-        # octoDNS's deprecated field names, mapped as octoDNS maps them.
-        _legacy(reader, node, "DS flags/protocol/algorithm/public_key",
-                "key_tag/algorithm/digest_type/digest")
-        fields = {"key_tag": fields.get("flags"), "algorithm": fields.get("protocol"),
-                  "digest_type": fields.get("algorithm"), "digest": fields.get("public_key")}
-    key_tag = _int(node, fields.get("key_tag"), "key_tag", 0, 65535)
-    algorithm = _int(node, fields.get("algorithm"), "algorithm", 0, 255)
-    digest_type = _int(node, fields.get("digest_type"), "digest_type", 0, 255)
-    digest = str(_req(node, fields.get("digest"), "digest"))
-    return f"{key_tag} {algorithm} {digest_type} {digest}"
-
-
-def _tlsa(reader: OctodnsReader, node: yaml.Node, value: Any, name: dns.name.Name) -> str:
-    fields = _fields(node, value, "TLSA")
-    usage = _int(node, fields.get("certificate_usage"), "certificate_usage", 0, 255)
-    selector = _int(node, fields.get("selector"), "selector", 0, 255)
-    matching = _int(node, fields.get("matching_type"), "matching_type", 0, 255)
-    data = str(_req(node, fields.get("certificate_association_data"),
-                    "certificate_association_data"))
-    return f"{usage} {selector} {matching} {data}"
-
-
-def _txt(reader: OctodnsReader, node: yaml.Node, value: Any, name: dns.name.Name) -> str:
-    """octoDNS's chunked value: ``;`` escaped, cut into 255-character strings."""
-    text = _scalar(node, value, "a string")
-    if text[:1] == '"':
-        # A value already quoted ("a" "b") is joined back into one, as octoDNS does.
-        text = text[1:-1].replace('" "', "")
-    if re.search(r"\w;", text):
-        reader.octodns_rule(node, f"unescaped ; in {text!r}: octoDNS wants \\;")
-    if re.search(r"\\\\;", text):
-        reader.octodns_rule(node, f"double escaped ; in {text!r}")
-    try:
-        text.encode("ascii")
-    except UnicodeEncodeError:
-        raise _Bad(node, f"non-ASCII character in {text!r}: write it as \\DDD") from None
-    return " ".join(f'"{chunk}"' for chunk in txt_chunks(text))
-
-
-def txt_chunks(value: str, size: int = 255) -> list[str]:
-    """octoDNS's ``chunked_value``: quotes escaped, cut at ``size`` but not after a backslash."""
-    value = value.replace('"', '\\"')
-    chunks, i = [], 0
-    while i < len(value):
-        c = min(size, len(value) - i)
-        while c > 1 and value[i + c - 1] == "\\":
-            c -= 1
-        chunks.append(value[i:i + c])
-        i += c
-    return chunks or [""]
-
-
-_VALUE_MAKERS: dict[str, ValueMaker] = {
-    "A": _address, "AAAA": _address, "CAA": _caa, "CNAME": _target("CNAME"),
-    "DNAME": _target("DNAME"), "DS": _ds, "MX": _mx, "NAPTR": _naptr, "NS": _target("NS"),
-    "PTR": _target("PTR"), "SPF": _txt, "SRV": _srv, "SSHFP": _sshfp, "TLSA": _tlsa,
-    "TXT": _txt,
-}
+    def _bad(self, bad: BadValue) -> None:
+        self._problem(line_of(bad.node), str(bad))
 
 
 # ----------------------------------------------------------------- helpers
@@ -605,53 +456,9 @@ def _plain(node: yaml.Node) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return [_plain(child) for child in node.value]
     if isinstance(node, yaml.MappingNode):
-        return {_plain(k): _plain(v) for k, v in node.value}
+        return {(k.value if isinstance(k, yaml.ScalarNode) else repr(_plain(k))): _plain(v)
+                for k, v in node.value}
     return None
-
-
-def _fields(node: yaml.Node, value: Any, rdtype: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Bad(node, f"a {rdtype} value is a mapping of its fields")
-    return value
-
-
-def _req(node: yaml.Node, value: Any, field: str) -> Any:
-    if value is None:
-        raise _Bad(node, f"missing {field}")
-    return value
-
-
-def _int(node: yaml.Node, value: Any, field: str, low: int, high: int) -> int:
-    value = _req(node, value, field)
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _Bad(node, f"invalid {field} {value!r} (a number from {low} to {high})")
-    return value
-
-
-def _scalar(node: yaml.Node, value: Any, what: str) -> str:
-    """The text of a scalar as written: ``2001:0:0:1`` is no YAML 1.1 sexagesimal number."""
-    if not isinstance(node, yaml.ScalarNode) or value is None:
-        raise _Bad(node, f"expected {what}")
-    return str(node.value)
-
-
-def _fqdn(node: yaml.Node, target: str, kind: str, allow_root: bool = False) -> str:
-    """octoDNS's ``validate_target_fqdn``: a fully qualified name, with its final dot."""
-    if target == ".":
-        if allow_root:
-            return target
-        raise _Bad(node, f"{kind} {target!r} is not a valid target")
-    if not target.endswith("."):
-        raise _Bad(node, f"{kind} {target!r} is missing its final '.': octoDNS targets are "
-                         "fully qualified")
-    return target
-
-
-def _legacy(reader: OctodnsReader, node: yaml.Node, old: str, new: str) -> None:
-    reader._problem(_line(node), f"{old} is octoDNS's deprecated spelling; write {new}",
-                    Severity.WARNING)
 
 
 def _lenient(node: yaml.Node) -> bool:
@@ -663,10 +470,6 @@ def _lenient(node: yaml.Node) -> bool:
             meta = _plain(value)
             return isinstance(meta, dict) and meta.get("lenient") is True
     return False
-
-
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
 
 
 def _shown_name(key: str) -> str:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from seawall.cli.config import field_docs, format_duration, keys, type_name
 from seawall.config import Config, Duration, load_config
 

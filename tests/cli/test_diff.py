@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from seawall.zones.export import to_octodns_yaml
 from seawall.zones.loader import load_zone_file
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import dns.name
 import dns.rdatatype
 import pytest
-
 from conftest import ROOT, SeawallProcess, ask, rrset_texts
+
 from seawall.zones.export import ExportError, to_master_file, to_octodns_yaml, zone_rrsets
 from seawall.zones.loader import is_zone_file, load_directory, load_zone_file, origin_for
 from seawall.zones.octodns import content_serial, read_octodns_file, txt_chunks
