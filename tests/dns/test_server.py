@@ -219,6 +219,12 @@ def test_other_opcodes_are_notimp(server, opcode):
     assert response.opcode() == opcode
 
 
+def test_dso_without_a_question_is_notimp(server):
+    """RFC 8490 §5.1: a server without DSO answers a DSO message (no question) NOTIMP."""
+    response = exchange(server.addr, raw_query(flags=6 << 11, qdcount=0, body=b""), tcp=True)
+    assert rcode_of(response) == "NOTIMP"
+
+
 def test_notify_from_an_unknown_host_is_refused(server):
     """RFC 1996 §3.7 (and §4.7): a NOTIFY not from a configured primary."""
     notify = dns.message.make_query("example.test.", "SOA")
