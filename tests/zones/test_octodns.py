@@ -11,13 +11,14 @@ import textwrap
 from pathlib import Path
 
 import dns.name
+import dns.rdata
 import dns.rdatatype
 import pytest
 from conftest import ROOT, SeawallProcess, ask, rrset_texts
 
 from seawall.zones.export import ExportError, to_master_file, to_octodns_yaml, zone_rrsets
 from seawall.zones.loader import is_zone_file, load_directory, load_zone_file, origin_for
-from seawall.zones.octodns import content_serial, read_octodns_file, txt_chunks
+from seawall.zones.octodns import content_serial, natural_key, read_octodns_file, txt_chunks
 
 ORIGIN = dns.name.from_text("example.org.")
 APEX = """\
@@ -422,3 +423,173 @@ def test_seawall_check_refuses_a_zone_in_both_formats(tmp_path):
     assert result.stdout.splitlines() == [
         "zones/example.org.zone:1: zone example.org. is also defined by "
         "zones/example.org.yaml; keep one file per zone"]
+
+
+# ------------------------------------------------- octoDNS itself as the peer
+
+FULL = """\
+---
+'':
+  - type: CAA
+    values:
+      - flags: 0
+        tag: issue
+        value: letsencrypt.org
+  - type: MX
+    values:
+      - exchange: mail.example.org.
+        preference: 10
+      - exchange: mx2.example.org.
+        preference: 20
+  - type: NS
+    values:
+      - ns1.example.org.
+      - ns2.example.org.
+  - type: TXT
+    values:
+      - v=spf1 mx -all
+      - v=DKIM1\\; k=rsa\\; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC
+  - type: SPF
+    value: v=spf1 -all
+'*.apps':
+  type: A
+  value: 192.0.2.100
+_443._tcp.www:
+  type: TLSA
+  value:
+    certificate_association_data: d2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971
+    certificate_usage: 3
+    matching_type: 1
+    selector: 1
+_sip._tcp:
+  ttl: 600
+  type: SRV
+  values:
+    - port: 5060
+      priority: 10
+      target: sip.example.org.
+      weight: 60
+    - port: 5061
+      priority: 20
+      target: .
+      weight: 0
+api:
+  type: CNAME
+  value: www.example.org.
+long:
+  type: TXT
+  value: LONG
+mail:
+  type: A
+  value: 192.0.2.25
+naptr:
+  type: NAPTR
+  value:
+    flags: U
+    order: 100
+    preference: 10
+    regexp: '!^.*$!sip:info@example.org!'
+    replacement: .
+    service: E2U+sip
+ns1:
+  - type: A
+    value: 192.0.2.53
+  - type: AAAA
+    value: 2001:db8::53
+ns2:
+  type: A
+  value: 192.0.2.54
+old:
+  type: DNAME
+  value: example.net.
+ptr:
+  type: PTR
+  values:
+    - a.example.org.
+    - b.example.org.
+secure:
+  - type: DS
+    value:
+      algorithm: 13
+      digest: 2bb183af5f22588179a53b0a98631fad1a292118ec65146f79a0ce9ec1fe0c7f
+      digest_type: 2
+      key_tag: 60485
+  - type: NS
+    value: ns.secure.example.net.
+sip:
+  type: A
+  value: 192.0.2.60
+ssh:
+  type: SSHFP
+  values:
+    - algorithm: 4
+      fingerprint: 9d24b3f4d8ba2d0f1f7ea0d3c95bbd0a77cd79ab4a3f08c1b06c19e9f8c4de4b
+      fingerprint_type: 2
+www:
+  ttl: 300
+  type: A
+  values:
+    - 192.0.2.80
+    - 192.0.2.81
+""".replace("LONG", "k" * 300)
+
+
+def octodns_records(directory: Path, origin: str) -> set[tuple]:
+    """The zone as octoDNS's own YamlProvider reads it: (name, ttl, type, rdata wire)."""
+    try:
+        from octodns.provider.yaml import YamlProvider
+        from octodns.zone import Zone as OctodnsZone
+    except ImportError:
+        if os.environ.get("SEAWALL_REQUIRE_PEERS") == "1":
+            pytest.fail("octodns is not installed (SEAWALL_REQUIRE_PEERS=1)")
+        pytest.skip("octodns is not installed")
+    provider = YamlProvider("seawall-test", str(directory), supports_root_ns=True,
+                            escaped_semicolons=True)
+    zone = OctodnsZone(origin, [])
+    provider.populate(zone)
+    out = set()
+    for record in zone.records:
+        rrset = record.to_rrset()
+        rdtype = dns.rdatatype.from_text(rrset._type)
+        for text in rrset.rdatas:
+            rdata = dns.rdata.from_text("IN", rdtype, text, dns.name.root, relativize=False)
+            out.add((dns.name.from_text(rrset.name), rrset.ttl, rdtype, rdata.to_digestable()))
+    return out
+
+
+def seawall_records(records) -> set[tuple]:
+    return {(r.name, r.ttl, r.rdata.rdtype, r.rdata.to_digestable()) for r in records
+            if r.rdata.rdtype != dns.rdatatype.SOA}
+
+
+def test_octodns_reads_the_same_records_as_seawall(tmp_path):
+    """Every type, read by octoDNS's YamlProvider and by Seawall: the same rdata."""
+    write(tmp_path, FULL)
+    loaded = load_zone_file(tmp_path / "example.org.yaml")
+    assert loaded.ok and not loaded.problems, messages(loaded)
+    theirs = octodns_records(tmp_path, "example.org.")
+    ours = seawall_records(loaded.records)
+    assert len(ours) == 28
+    assert ours == theirs
+
+
+def test_octodns_reads_what_seawall_exports(tmp_path):
+    """A zone exported without its SOA (octoDNS 1.x has no SOA type) loads in octoDNS."""
+    original = load_zone_file(ROOT / "zones" / "example.com.zone")
+    (tmp_path / "example.com.yaml").write_text(to_octodns_yaml(original.zone,
+                                                               include_soa=False))
+    theirs = octodns_records(tmp_path, "example.com.")
+    assert theirs == seawall_records(original.records)
+
+
+def test_natural_order_is_octodns_order(tmp_path):
+    """Keys sorted as Seawall sorts them load in octoDNS, which enforces its order."""
+    keys = ["", "1a", "9", "10", "*", "*.apps", "A", "_443._tcp.www", "_sip._tcp", "a", "a2",
+            "a10", "a-b", "a.b", "b1", "b.1", "mail2.sub", "mail.sub", "www", "www2",
+            "www10", "x1y2", "x1y10"]
+    assert sorted(reversed(keys), key=natural_key) == keys
+    records = "".join(f"'{key}':\n  type: A\n  value: 192.0.2.1\n" for key in keys if key)
+    (tmp_path / "example.org.yaml").write_text(APEX + records)
+    loaded = load_zone_file(tmp_path / "example.org.yaml")
+    assert loaded.ok and not any("out of order" in m for m in messages(loaded))
+    assert len(octodns_records(tmp_path, "example.org.")) == len(keys) - 1 + 2
