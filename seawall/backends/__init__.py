@@ -18,6 +18,7 @@ def make_backend(spec: BackendConfig, config: Config) -> Backend:
     if spec.type == "files":
         from .files import FilesBackend
         return FilesBackend(config.path(spec.path or config.zones),
-                            strict=config.semantic_checks)
+                            strict=config.semantic_checks,
+                            probe_timeout=float(config.failover.probe_timeout))
     from .axfr import AxfrBackend
     return AxfrBackend(spec, config.failover)

@@ -46,11 +46,13 @@ class FilesBackend(Backend):
 
     kind = "files"
 
-    def __init__(self, directory: Path, *, strict: bool = True, timeout: float = 60.0) -> None:
+    def __init__(self, directory: Path, *, strict: bool = True, timeout: float = 60.0,
+                 probe_timeout: float = 1.0) -> None:
         super().__init__(str(directory))
         self.directory = directory
         self.strict = strict
-        self.timeout = timeout
+        self.timeout = timeout              # reading changed files may take a while
+        self.probe_timeout = probe_timeout  # a drill's hang lasts this long
         # zone file -> (origin, signatures of the files it was built from)
         self._seen: dict[Path, tuple[dns.name.Name | None, dict[Path, Signature]]] = {}
         self._versions: dict[dns.name.Name, Version] = {}   # the version each file holds now
@@ -89,7 +91,7 @@ class FilesBackend(Backend):
         async with self._lock:
             known = list(self._versions)
             try:
-                await self.faults.before_call(self.timeout)
+                await self.faults.before_call(self.probe_timeout)
                 scan = await asyncio.wait_for(asyncio.to_thread(self.scan, force), self.timeout)
             except asyncio.TimeoutError:
                 return self._all_failed(known, f"reading {self.directory} took over "

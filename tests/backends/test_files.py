@@ -1,0 +1,233 @@
+"""The files backend under the controller, end to end with a real server process.
+
+A zone file that breaks keeps the last good zone answering and writes an
+event; fixing it brings the new data; a wiped zone is rejected by the guard;
+an emergency file that does not load stops the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dns.name
+import pytest
+
+from conftest import ROOT, SeawallProcess, ask, free_port
+from seawall.backends.files import FilesBackend
+
+ZONE = "example.com."
+
+
+def events(state: Path) -> list[dict]:
+    path = state / "events.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    return predicate()
+
+
+def serve(tmp_path: Path, **failover) -> tuple[SeawallProcess, Path, Path]:
+    zones = tmp_path / "zones"
+    shutil.copytree(ROOT / "zones", zones)
+    settings = {"probe_interval": "0.2s", "fail_after": 3, "recover_after": 3, **failover}
+    config = tmp_path / "seawall.yaml"
+    config.write_text(f"listen: [\"127.0.0.1:{free_port()}\"]\nzones: zones\n"
+                      "emergency_dir: zones/emergency\nstate_dir: state\nfailover:\n"
+                      + "".join(f"  {k}: {v}\n" for k, v in settings.items()))
+    return SeawallProcess(tmp_path, config=config).start(), zones, tmp_path / "state"
+
+
+def www(server: SeawallProcess) -> str:
+    return ask(server.addr, f"www.{ZONE}").answer[0][0].address
+
+
+def soa_serial(server: SeawallProcess) -> int:
+    return ask(server.addr, ZONE, "SOA").answer[0][0].serial
+
+
+def bump(text: str, serial: int) -> str:
+    return text.replace("2026112701", str(serial))
+
+
+def test_broken_file_keeps_last_good_then_fix_brings_new_data(tmp_path):
+    server, zones, state = serve(tmp_path, stale_for="10m")
+    try:
+        path = zones / "example.com.zone"
+        good = path.read_text()
+        path.write_text(bump(good, 2026112702) + "www CNAME elsewhere.example.\n")
+        rejected = wait_for(lambda: [e for e in events(state) if e["kind"] == "rejected"])
+        assert rejected, server.output()
+        assert "CNAME at www.example.com. beside other data" in rejected[0]["reason"]
+        assert "zones/example.com.zone:" in rejected[0]["reason"]
+        assert www(server) == "192.0.2.80" and soa_serial(server) == 2026112701
+        # the file stays broken: after fail_after looks the zone is stale, same answers
+        assert wait_for(lambda: [e for e in events(state) if e["to"] == "stale"])
+        assert www(server) == "192.0.2.80"
+        path.write_text(bump(good, 2026112703).replace("192.0.2.80", "192.0.2.81"))
+        assert wait_for(lambda: www(server) == "192.0.2.81"), server.output()
+        assert soa_serial(server) == 2026112703
+        assert wait_for(lambda: [e for e in events(state) if e["to"] == "live"
+                                 and e["from"] == "stale"])
+        moves = [(e["from"], e["to"]) for e in events(state) if e["kind"] == "transition"]
+        assert moves == [(None, "live"), ("live", "stale"), ("stale", "live")]
+    finally:
+        server.stop()
+
+
+def test_broken_file_goes_to_emergency_when_stale_for_is_zero(tmp_path):
+    server, zones, state = serve(tmp_path)
+    try:
+        path = zones / "example.com.zone"
+        path.write_text(path.read_text() + "this is not a record\n")
+        assert wait_for(lambda: www(server) == "192.0.2.99"), server.output()
+        switch = [e for e in events(state) if e["to"] == "emergency"][0]
+        assert "3 consecutive failures" in switch["reason"]
+        # emergency TTLs are capped (emergency_ttl_max: 300)
+        assert ask(server.addr, f"www.{ZONE}").answer[0].ttl <= 300
+    finally:
+        server.stop()
+
+
+def test_wiped_zone_is_rejected_by_the_guard(tmp_path):
+    server, zones, state = serve(tmp_path, stale_for="10m")
+    try:
+        path = zones / "example.com.zone"
+        lines = path.read_text().splitlines()
+        kept = [line for line in lines if " SOA " in line or " NS " in line
+                or line.startswith(("$", ";", "ns1 ", "ns2 "))]
+        path.write_text(bump("\n".join(kept), 2026112702) + "\n")
+        rejected = wait_for(lambda: [e for e in events(state) if e["kind"] == "rejected"])
+        assert rejected, server.output()
+        assert re.search(r"would delete \d+ of \d+ RRsets \(\d+% > 30%\)",
+                         rejected[0]["reason"]), rejected
+        assert www(server) == "192.0.2.80"
+        assert soa_serial(server) == 2026112701
+    finally:
+        server.stop()
+
+
+def test_vanished_directory_is_a_failure_not_an_empty_server(tmp_path):
+    server, zones, state = serve(tmp_path)
+    try:
+        moved = tmp_path / "moved"
+        zones.rename(moved)
+        assert wait_for(lambda: www(server) == "192.0.2.99"), server.output()
+        reason = [e for e in events(state) if e["to"] == "emergency"][0]["reason"]
+        assert "cannot list" in reason
+        moved.rename(zones)
+        assert wait_for(lambda: www(server) == "192.0.2.80"), server.output()
+    finally:
+        server.stop()
+
+
+def test_sighup_reloads_at_once(tmp_path):
+    server, zones, _ = serve(tmp_path, probe_interval="1h")
+    try:
+        path = zones / "example.com.zone"
+        path.write_text(bump(path.read_text(), 2026112702).replace("192.0.2.80", "192.0.2.82"))
+        server.signal(1)
+        assert wait_for(lambda: www(server) == "192.0.2.82", 5), server.output()
+    finally:
+        server.stop()
+
+
+def test_cold_start_while_directory_is_gone_serves_last_good(tmp_path):
+    server, zones, state = serve(tmp_path, stale_for="10m")
+    path = zones / "example.com.zone"
+    path.write_text(bump(path.read_text(), 2026112702).replace("192.0.2.80", "192.0.2.83"))
+    assert wait_for(lambda: www(server) == "192.0.2.83")
+    server.stop()
+    shutil.rmtree(zones / "emergency")
+    for child in zones.iterdir():
+        child.unlink()
+    zones.rmdir()
+    restarted = SeawallProcess(tmp_path, config=tmp_path / "seawall.yaml")
+    (tmp_path / "zones").mkdir()   # an empty checkout
+    shutil.copytree(ROOT / "zones" / "emergency", tmp_path / "zones" / "emergency")
+    with restarted:
+        assert www(restarted) == "192.0.2.83"
+        assert soa_serial(restarted) == 2026112702
+        last = [e for e in events(state) if e["kind"] == "transition"][-1]
+        assert (last["from"], last["to"], last["cause"]) == (None, "stale", "startup")
+
+
+def run_check_start(tmp_path: Path, config_text: str) -> subprocess.CompletedProcess:
+    config = tmp_path / "seawall.yaml"
+    config.write_text(config_text)
+    return subprocess.run([sys.executable, "-m", "seawall", "serve", "--config", str(config)],
+                          capture_output=True, text=True, timeout=30, cwd=tmp_path)
+
+
+def test_broken_emergency_zone_stops_the_start(tmp_path):
+    zones = tmp_path / "zones"
+    shutil.copytree(ROOT / "zones", zones)
+    (zones / "emergency" / "example.com.zone").write_text("$ORIGIN example.com.\n@ A 1.2.3.4\n")
+    result = run_check_start(tmp_path, f"listen: [\"127.0.0.1:{free_port()}\"]\n")
+    assert result.returncode == 2
+    assert "broken emergency zone" in result.stderr
+    assert "emergency/example.com.zone:1: zone example.com. has no SOA record" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_emergency_zone_is_an_error_unless_allowed(tmp_path):
+    zones = tmp_path / "zones"
+    shutil.copytree(ROOT / "zones", zones)
+    shutil.copy(zones / "example.com.zone", zones / "example.org.zone")
+    (zones / "example.org.zone").write_text(
+        (zones / "example.com.zone").read_text().replace("example.com.", "example.org."))
+    result = run_check_start(tmp_path, f"listen: [\"127.0.0.1:{free_port()}\"]\n")
+    assert result.returncode == 2
+    assert "no emergency zone in zones/emergency for: example.org." in result.stderr
+    config = (f"listen: [\"127.0.0.1:{free_port()}\"]\n"
+              "failover: {require_emergency: false}\n")
+    (tmp_path / "seawall.yaml").write_text(config)
+    with SeawallProcess(tmp_path, config=tmp_path / "seawall.yaml") as server:
+        assert ask(server.addr, "www.example.org.").answer[0][0].address == "192.0.2.80"
+        assert "no emergency zone: zone=example.org." in server.output()
+
+
+def test_fault_injection_drives_the_real_path(tmp_path):
+    """A drill's faults, injected in the backend client, take the zone through the states."""
+    from seawall.backends.base import Fault
+    from seawall.config import FailoverConfig
+    from seawall.failover.controller import Controller
+    from seawall.failover.emergency import load_emergency
+
+    zones = tmp_path / "zones"
+    shutil.copytree(ROOT / "zones", zones)
+    backend = FilesBackend(zones, probe_timeout=0.05)
+    published: list = []
+    ctl = Controller(FailoverConfig(fail_after=2, recover_after=2, probe_timeout=0.05),
+                     published.append)
+    ctl.add_emergency(load_emergency(zones / "emergency"))
+    origin = dns.name.from_text(ZONE)
+
+    def look() -> str:
+        ctl.apply(asyncio.run(backend.check()))
+        return ctl.zones[origin].served_mode.value
+
+    assert look() == "live"
+    for kind in ("backend-down", "backend-hang", "backend-corrupt", "backend-wipe"):
+        backend.faults.inject(Fault(kind))
+        assert [look(), look()] == ["live", "emergency"], kind
+        backend.faults.clear()
+        assert [look(), look()] == ["emergency", "live"], kind
+    reasons = [e.get("reason", "") for e in [ctl.zones[origin].last_event]]
+    assert reasons
+    assert backend.faults.injected == 8
