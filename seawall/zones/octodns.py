@@ -143,6 +143,7 @@ class OctodnsReader:
         self.soa_values: dict[str, tuple[yaml.Node, Any]] = {}
         self.soa_ttl = SOA_TTL
         self.lenient = False  # the record being read has octodns: {lenient: true}
+        self.types_seen: dict[tuple[dns.name.Name, str], int] = {}
 
     # ------------------------------------------------------------ public
 
@@ -189,7 +190,7 @@ class OctodnsReader:
             key = key_node.value
             if key in seen:
                 self._problem(line_of(key_node), f"name {key!r} appears twice (first at line "
-                                               f"{seen[key]}); put its records in one list")
+                                                 f"{seen[key]}); put its records in one list")
                 continue
             seen[key] = line_of(key_node)
             try:
@@ -201,11 +202,10 @@ class OctodnsReader:
                 else [value_node]
             if not records:
                 self._problem(line_of(value_node), f"{_shown_name(key)} has an empty list of "
-                                                  "records")
-            types_seen: dict[str, int] = {}
+                                                   "records")
             for record_node in records:
                 try:
-                    self._read_record(name, key, record_node, types_seen)
+                    self._read_record(name, key, record_node)
                 except BadValue as bad:
                     self._bad(bad)
 
@@ -214,8 +214,8 @@ class OctodnsReader:
         if key == "@":
             raise BadValue(node, "invalid name '@': octoDNS writes the apex as ''")
         if key.endswith(".") or ".." in key:
-            raise BadValue(node, f"invalid name {key!r}: names are relative to the zone, with no "
-                             "empty label and no final dot")
+            raise BadValue(node, f"invalid name {key!r}: names are relative to the zone, with "
+                                 "no empty label and no final dot")
         if any(c.isspace() for c in key):
             raise BadValue(node, f"invalid name {key!r}: whitespace is not allowed")
         try:
@@ -225,8 +225,7 @@ class OctodnsReader:
 
     # ----------------------------------------------------------- records
 
-    def _read_record(self, name: dns.name.Name, key: str, node: yaml.Node,
-                     types_seen: dict[str, int]) -> None:
+    def _read_record(self, name: dns.name.Name, key: str, node: yaml.Node) -> None:
         self._check_tags(node)
         if not isinstance(node, yaml.MappingNode):
             raise BadValue(node, f"a record of {_shown_name(key)} must be a mapping with a type")
@@ -237,11 +236,12 @@ class OctodnsReader:
         if not isinstance(rdtype_text, str):
             raise BadValue(type_node, "type must be a string such as A or MX")
         rdtype_text = rdtype_text.upper()
-        if rdtype_text in types_seen:
-            raise BadValue(type_node, f"second {rdtype_text} record for {_shown_name(key)} (first "
-                                  f"at line {types_seen[rdtype_text]}); give one record with "
-                                  "several values")
-        types_seen[rdtype_text] = line_of(type_node)
+        # Names are case-insensitive: 'www' and 'WWW' are one owner (octoDNS: duplicate).
+        first = self.types_seen.get((name, rdtype_text))
+        if first is not None:
+            raise BadValue(type_node, f"second {rdtype_text} record for {name} (first at line "
+                                      f"{first}); give one record with several values")
+        self.types_seen[(name, rdtype_text)] = line_of(type_node)
         octodns_meta = fields.get("octodns", (None, None))[1]
         if isinstance(octodns_meta, dict) and octodns_meta.get("ignored") is True:
             return  # octoDNS does not push an ignored record: not served

@@ -190,6 +190,8 @@ PROBLEMS = [
     ("huge-ttl", "www:\n  ttl: 2147483648\n  type: A\n  value: 192.0.2.1\n", 2, "out of range"),
     ("two-a", "www:\n  - type: A\n    value: 192.0.2.1\n  - type: A\n    value: 192.0.2.2\n", 4,
      "second A record"),
+    ("upper-case-twin", "WWW:\n  type: A\n  value: 192.0.2.1\nwww:\n  type: A\n"
+                        "  value: 192.0.2.2\n", 5, "second A record for www.example.org."),
     ("semicolon", "txt:\n  type: TXT\n  value: a;b\n", 3, "unescaped ;"),
     ("mx-missing", "mx:\n  type: MX\n  value: {exchange: mail.example.org.}\n", 3,
      "missing preference"),
@@ -584,7 +586,7 @@ def test_octodns_reads_what_seawall_exports(tmp_path):
 
 def test_natural_order_is_octodns_order(tmp_path):
     """Keys sorted as Seawall sorts them load in octoDNS, which enforces its order."""
-    keys = ["", "1a", "9", "10", "*", "*.apps", "A", "_443._tcp.www", "_sip._tcp", "a", "a2",
+    keys = ["", "1a", "9", "10", "*", "*.apps", "B", "_443._tcp.www", "_sip._tcp", "a", "a2",
             "a10", "a-b", "a.b", "b1", "b.1", "mail2.sub", "mail.sub", "www", "www2",
             "www10", "x1y2", "x1y10"]
     assert sorted(reversed(keys), key=natural_key) == keys
