@@ -94,6 +94,8 @@ SOA_FIELDS = ("mname", "rname", "serial", "refresh", "retry", "expire", "minimum
 SUFFIXES = (".yaml", ".yml")
 
 IN = dns.rdataclass.IN
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when there is one
+_SCALARS = yaml.constructor.SafeConstructor()
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -160,7 +162,7 @@ class OctodnsReader:
                                          f"cannot read zone file: {exc.strerror}"))
             return self.records, self.problems
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = yaml.compose(text, Loader=_LOADER)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else 1
@@ -452,7 +454,9 @@ def _plain(node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
         if node.tag == _STR_TAG:
             return node.value
-        return yaml.safe_load(yaml.serialize(node))
+        # The scalar's own constructor (int, bool, null, float, timestamp); not
+        # construct_object, whose cache of every node would outlive the file.
+        return _SCALARS.yaml_constructors[node.tag](_SCALARS, node)
     if isinstance(node, yaml.SequenceNode):
         return [_plain(child) for child in node.value]
     if isinstance(node, yaml.MappingNode):
