@@ -213,3 +213,77 @@ def test_serial_backwards_is_rejected(tmp_path):
     finally:
         seawall.stop()
         knot.kill()
+
+
+def test_restart_while_primary_is_down_serves_last_good(tmp_path):
+    knot, config, _ = setup(tmp_path, stale_for="10m", notify=True)
+    state = tmp_path / "state"
+    seawall = start_seawall(tmp_path, config)
+    try:
+        knot.publish(ZONE, zone_text(ZONE, 2, www="192.0.2.81"), 2)
+        assert wait_for(lambda: ask(seawall.addr, f"{ZONE}.", "SOA").answer[0][0].serial == 2,
+                        5)
+    finally:
+        seawall.stop()
+    knot.kill()
+    started = time.monotonic()
+    seawall = start_seawall(tmp_path, config)
+    took = time.monotonic() - started
+    try:
+        print(f"\n[cold start, primary down] serving after {took:.2f}s")
+        assert took < 3 + 2.0      # startup_wait (3s) plus process start-up
+        assert ask(seawall.addr, f"www.{ZONE}.").answer[0][0].address == "192.0.2.81"
+        assert ask(seawall.addr, f"{ZONE}.", "SOA").answer[0][0].serial == 2
+        assert transitions(state, f"{ZONE}.")[-1] == (None, "stale", "startup")
+    finally:
+        seawall.stop()
+    # too old for stale_for: emergency instead
+    config.write_text(config.read_text().replace("stale_for: 10m", "stale_for: 1s"))
+    time.sleep(1.1)
+    seawall = start_seawall(tmp_path, config)
+    try:
+        assert ask(seawall.addr, f"www.{ZONE}.").answer[0][0].address == EMERGENCY_WWW
+        assert transitions(state, f"{ZONE}.")[-1] == (None, "emergency", "startup")
+    finally:
+        seawall.stop()
+
+
+def test_primary_down_at_first_start_serves_emergency(tmp_path):
+    knot, config, _ = setup(tmp_path)
+    knot.kill()
+    seawall = start_seawall(tmp_path, config)
+    try:
+        assert ask(seawall.addr, f"www.{ZONE}.").answer[0][0].address == EMERGENCY_WWW
+        knot.start()
+        assert wait_for(lambda: ask(seawall.addr, f"www.{ZONE}.").answer[0][0].address
+                        == LIVE_WWW, 10), seawall.output()
+    finally:
+        seawall.stop()
+        knot.kill()
+
+
+@pytest.mark.parametrize("down, up, cycles, expected", [
+    (1.0, 1.0, 10, []),                                   # never 3 failures in a row
+    (2.5, 1.5, 5, [("live", "emergency", "probe")]),      # fails, never 5 successes in a row
+])
+def test_flapping_primary_does_not_flap_the_zone(tmp_path, down, up, cycles, expected):
+    """A primary going up and down (SIGSTOP/SIGCONT) for ~20 s: no zone flapping."""
+    knot, config, _ = setup(tmp_path, fail_after=3, recover_after=5)
+    state = tmp_path / "state"
+    seawall = start_seawall(tmp_path, config)
+    try:
+        loop = QueryLoop(seawall.addr).start()
+        for _ in range(cycles):
+            knot.signal(signal.SIGSTOP)
+            time.sleep(down)
+            knot.signal(signal.SIGCONT)
+            time.sleep(up)
+        loop.stop()
+    finally:
+        seawall.stop()
+        knot.kill()
+    moves = [m for m in transitions(state, f"{ZONE}.") if m[2] != "startup"]
+    print(f"\n[flap down {down}s/up {up}s x{cycles}] transitions: {moves}; "
+          f"answers: {loop.summary()}")
+    assert moves == expected
+    assert_nothing_lost(loop)
