@@ -7,6 +7,9 @@ operator running ``seawall check`` wants every problem at once, each as
 directives and the owner/TTL/class/type columns are read here, while every
 rdata is still parsed by dnspython, the parser of record.
 
+Files are UTF-8; a byte-order mark that an editor put at the start of a
+file is skipped (it would otherwise become part of the first owner name).
+
 Example::
 
     records, problems = read_master_file(Path("zones/example.com.zone"),
@@ -48,11 +51,41 @@ class Record:
     location: Location
 
 
+class _Tokenizer(dns.tokenizer.Tokenizer):
+    """dnspython's tokenizer, remembering the last token it handed out.
+
+    A bad record is often noticed only at its end of line (``MX 10`` with no
+    exchange); skipping "to the end of the line" then must not eat the next one.
+    """
+
+    last: dns.tokenizer.Token | None = None
+    failed_line = -1
+
+    def __init__(self, f: object, filename: str) -> None:
+        super().__init__(f, filename)
+        self.plain_delimiters = self.delimiters
+
+    def get(self, want_leading: bool = False, want_comment: bool = False) -> dns.tokenizer.Token:
+        token = super().get(want_leading, want_comment)
+        self.last = token
+        return token
+
+    def leave_quote(self) -> None:
+        """Forget an unterminated quoted string (its newline already ended it)."""
+        self.quoting = False
+        self.delimiters = self.plain_delimiters
+
+    def leave_entry(self) -> None:
+        """Forget an unterminated quote and unbalanced parentheses alike."""
+        self.leave_quote()
+        self.multiline = 0
+
+
 @dataclass
 class _FileState:
     """Per-file reading state; ``$INCLUDE`` pushes a new one (RFC 1035 §5.1)."""
 
-    tok: dns.tokenizer.Tokenizer
+    tok: _Tokenizer
     path: Path
     origin: dns.name.Name
     last_name: dns.name.Name | None
@@ -87,12 +120,12 @@ class MasterFileReader:
 
     def read(self) -> tuple[list[Record], list[Problem]]:
         try:
-            handle = open(self.path, encoding="utf-8")
+            handle = open(self.path, encoding="utf-8-sig")
         except OSError as exc:
             self.problems.append(Problem(Location(self._display(self.path), 0),
                                          f"cannot read zone file: {exc.strerror}"))
             return self.records, self.problems
-        stack = [_FileState(dns.tokenizer.Tokenizer(handle, str(self.path)), self.path,
+        stack = [_FileState(_Tokenizer(handle, str(self.path)), self.path,
                             self.zone_origin, self.zone_origin, handle)]
         try:
             while stack:
@@ -118,7 +151,19 @@ class MasterFileReader:
     def _read_entry(self, state: _FileState, stack: list[_FileState]) -> bool:
         """Read one directive or record; False at the end of the file."""
         tok = state.tok
-        token = tok.get(want_leading=True, want_comment=True)
+        try:
+            token = tok.get(want_leading=True, want_comment=True)
+        except dns.exception.DNSException as exc:
+            # A stray ")", a broken escape, or parentheses still open at the end.
+            line = tok.line_number
+            self._problem(state, line, _describe(exc))
+            if tok.failed_line == line:
+                return False  # no progress since the last failure: stop reading this file
+            tok.failed_line = line
+            tok.leave_entry()
+            tok.last = None
+            _skip_line(tok)
+            return True
         line = tok.line_number
         if token.is_eof():
             return False
@@ -176,10 +221,10 @@ class MasterFileReader:
         if any(s.path.resolve() == target for s in stack):
             raise _LineError(f"$INCLUDE {filename} includes itself")
         try:
-            handle = open(target, encoding="utf-8")
+            handle = open(target, encoding="utf-8-sig")
         except OSError as exc:
             raise _LineError(f"cannot read $INCLUDE {filename}: {exc.strerror}") from None
-        stack.append(_FileState(dns.tokenizer.Tokenizer(handle, str(target)), target,
+        stack.append(_FileState(_Tokenizer(handle, str(target)), target,
                                 origin, origin, handle))
 
     def _generate(self, state: _FileState, line: int) -> None:
@@ -205,7 +250,7 @@ class MasterFileReader:
             raise _LineError("$GENERATE needs an owner, a type and rdata")
         for counter in range(start, stop + 1, step):
             text = " ".join(_substitute(word, counter) for word in words)
-            line_tok = dns.tokenizer.Tokenizer(io.StringIO(text + "\n"), str(state.path))
+            line_tok = _Tokenizer(io.StringIO(text + "\n"), str(state.path))
             self._record_line(state, line_tok, line)
 
     # ----------------------------------------------------------- records
@@ -252,7 +297,11 @@ class MasterFileReader:
         if dns.rdatatype.is_metatype(rdtype) or rdtype == dns.rdatatype.OPT:
             raise _LineError(f"{dns.rdatatype.to_text(rdtype)} is not a record type "
                              "a zone can hold")
-        rdata = dns.rdata.from_text(rdclass, rdtype, tok, state.origin, relativize=False)
+        try:
+            rdata = dns.rdata.from_text(rdclass, rdtype, tok, state.origin, relativize=False)
+        except dns.exception.SyntaxError as exc:
+            # dnspython's message alone ("Text input is malformed.") does not say what.
+            raise _LineError(f"bad {dns.rdatatype.to_text(rdtype)} record data: {exc}") from None
         if ttl is None:
             ttl = self._implicit_ttl(rdata)
         if not name.is_subdomain(self.zone_origin):
@@ -344,8 +393,20 @@ def _nibbles(value: int, width: int, *, upper: bool) -> str:
             return "".join(out)
 
 
-def _skip_line(tok: dns.tokenizer.Tokenizer) -> None:
-    """Discard the rest of a bad entry, up to its end of line."""
+def _skip_line(tok: _Tokenizer) -> None:
+    """Discard the rest of a bad entry, up to its end of line.
+
+    An unterminated quote or parenthesis (RFC 1035 §5.1) leaves the tokenizer
+    inside it, failing on every later token: it is taken out of it, so that
+    reading goes on with the next line (or ends at the end of the file).
+    """
+    if tok.quoting:
+        tok.leave_quote()  # the newline that broke the quoted string ended the line
+        if not tok.multiline:
+            return
+    last = tok.last
+    if tok.ungotten_token is None and last is not None and last.is_eol():
+        return  # the bad entry already ended where the error was found
     try:
         while True:
             token = tok.get()
@@ -354,9 +415,7 @@ def _skip_line(tok: dns.tokenizer.Tokenizer) -> None:
                     tok.unget(token)
                 return
     except dns.exception.DNSException:
-        # An unbalanced parenthesis or quote: the tokenizer cannot resynchronise
-        # inside this entry; stop here and let the next read report the EOF.
-        return
+        tok.leave_entry()
 
 
 def _describe(exc: BaseException) -> str:

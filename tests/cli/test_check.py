@@ -62,6 +62,35 @@ def test_errors_exit_1(filename, lines):
     assert "1 error(s)" in result.stderr
 
 
+def test_every_bad_record_is_reported_on_its_own_line():
+    """A record noticed bad at its end of line, or an unterminated quoted string,
+    must not hide the next line's problem (nor crash the reader)."""
+    result = check("bad-rdata.test.zone")
+    assert result.stdout.splitlines() == [
+        "bad-rdata.test.zone:4: bad MX record data: expecting an identifier",
+        "bad-rdata.test.zone:5: bad MX record data: expecting an integer",
+        "bad-rdata.test.zone:6: bad SRV record data: expecting an identifier",
+        "bad-rdata.test.zone:7: bad TXT record data: newline in quoted string",
+        "bad-rdata.test.zone:8: bad CNAME record data: A DNS label is empty.",
+        "bad-rdata.test.zone:9: bad AAAA record data: Text input is malformed.",
+        'bad-rdata.test.zone:10: bad A record data: expected EOL or EOF, got 3 "extra"',
+    ]
+    assert result.returncode == 1
+
+
+def test_parenthesis_open_at_the_end_of_the_file():
+    result = check("unbalanced-parenthesis.test.zone")
+    assert result.stdout.splitlines() == ["unbalanced-parenthesis.test.zone:5: "
+                                          "bad A record data: unbalanced parentheses"]
+    assert result.returncode == 1
+
+
+def test_byte_order_mark_is_skipped():
+    """An editor's UTF-8 byte-order mark is not part of the first name."""
+    assert (check("byte-order-mark.test.zone").stdout, check("byte-order-mark.test.zone")
+            .returncode) == ("", 0)
+
+
 def test_ns_target_without_address_is_a_warning():
     result = check("ns-without-address.test.zone")
     assert result.stdout.splitlines() == [

@@ -2,7 +2,8 @@
 
 Zones of the common types are generated with the usual master-file shapes:
 relative and absolute owners, ``@``, a blank owner (the previous name),
-explicit and ``$TTL`` TTLs, an optional class, ``$ORIGIN`` changes.
+explicit and ``$TTL`` TTLs, an optional class, ``$ORIGIN`` changes,
+rdata in parentheses over several lines with comments.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ owner = st.one_of(st.sampled_from(LABELS), st.sampled_from(LABELS).map(
     lambda label: f"{label}.prop.test."), st.just("@"), st.just(""))
 ttl = st.one_of(st.none(), st.integers(0, 2**31 - 1).map(str),
                 st.sampled_from(["1h", "2d", "1w"]))
-line = st.tuples(owner, ttl, st.booleans(), rdata)
+line = st.tuples(owner, ttl, st.booleans(), rdata, st.booleans())
 directive = st.one_of(st.integers(0, 86400).map(lambda t: f"$TTL {t}"),
                       st.just("$ORIGIN sub.prop.test."), st.just("$ORIGIN prop.test."))
 entry = st.one_of(line, line, line, directive)
@@ -61,12 +62,15 @@ def render(entries, cnames) -> str:
             out.append(item + "\n")
             previous_was_record = False
             continue
-        name, record_ttl, with_class, (rdtype, text) = item
+        name, record_ttl, with_class, (rdtype, text), multiline = item
         if name == "" and not previous_was_record:
             name = "@"
         fields = [record_ttl] if record_ttl is not None else []
         if with_class:
             fields.append("IN")
+        if multiline:
+            # RFC 1035 §5.1: parentheses continue an entry over lines, with comments.
+            text = f"( ; the rdata\n    {text} ; its end\n  )"
         fields += [rdtype, text]
         # A blank owner is written as leading white space: the previous name.
         out.append(f"{name} {' '.join(fields)}\n")
