@@ -14,7 +14,7 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
-from conftest import require_tool
+from conftest import CONFORMANCE, ROOT, require_tool
 from seawall.zones.loader import load_directory, load_zone_file, origin_for
 from seawall.zones.reader import MAX_TTL, read_master_file
 
@@ -160,3 +160,27 @@ def test_load_directory_skips_include_fragments():
 def test_broken_file_gives_no_zone():
     loaded = load_zone_file(DATA / "two-soas.test.zone")
     assert loaded.zone is None and not loaded.ok
+
+
+REFERENCE_ZONES = sorted([*(ROOT / "zones").glob("*.zone"),
+                          *(CONFORMANCE / "public" / "zones").glob("*.zone"),
+                          *(ROOT / "tests" / "dns" / "data" / "engine" / "zones").glob("*.zone")])
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("path", REFERENCE_ZONES, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_reader_agrees_with_bind(path):
+    """Every RRset, TTL included, as BIND's named-checkzone reads the same file."""
+    require_tool("named-checkzone")
+    origin = origin_for(path)
+    out = subprocess.run(["named-checkzone", "-D", "-o", "-", "-i", "none", "-k", "ignore",
+                          "-n", "ignore", str(origin), str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    bind = dns.zone.from_text(out.stdout, origin, relativize=False, check_origin=False)
+    theirs = {(name, rds.rdtype, rds.covers, rds.ttl, frozenset(rds))
+              for name, rds in bind.iterate_rdatasets()}
+    loaded = load_zone_file(path, include_root=path.parent)
+    assert loaded.ok, [str(p) for p in loaded.errors]
+    ours = {(r.name, r.rdtype, r.covers, r.ttl, frozenset(r)) for r in loaded.zone.rrsets()}
+    assert ours == theirs
