@@ -5,6 +5,10 @@ or authority section that does not fit sets TC and ends the message; data
 of the additional section that does not fit is left out silently, except
 the glue of in-bailiwick name servers in a referral (RFC 9471 §3), whose
 absence sets TC too.
+
+Records keep their zone order (dnspython would shuffle them): Knot DNS and
+NSD do not rotate by default, and a response is the same bytes every time,
+which is what lets the fast path cache it (``fastpath.py``).
 """
 
 from __future__ import annotations
@@ -45,15 +49,15 @@ def render_answer(query: Query, qname: dns.name.Name, answer: Answer, max_size: 
     truncated = False
     try:
         for rrset in answer.answer:
-            renderer.add_rrset(ANSWER, rrset)
+            renderer.add_rrset(ANSWER, rrset, want_shuffle=False)
         for rrset in answer.authority:
-            renderer.add_rrset(AUTHORITY, rrset)
+            renderer.add_rrset(AUTHORITY, rrset, want_shuffle=False)
     except dns.exception.TooBig:
         truncated = True
     if not truncated:
         for index, rrset in enumerate(answer.additional):
             try:
-                renderer.add_rrset(ADDITIONAL, rrset)
+                renderer.add_rrset(ADDITIONAL, rrset, want_shuffle=False)
             except dns.exception.TooBig:
                 truncated = index < answer.required_additional
                 if truncated:

@@ -4,7 +4,9 @@ The responder decides what kind of question it is looking at (RFC 1035 §4.1
 header checks, EDNS per RFC 6891 §6.1.3, opcodes, classes, transfers), asks
 the engine for the answer, renders it, and keeps the rendered bytes in a
 bounded cache keyed by the question, so a repeated question costs a dict
-lookup and two byte patches: the ID and the question name's letter case.
+lookup and a byte patch of the ID (and of the name's letter case); names that
+do not exist are answered from templates (``fastpath.py``), so a
+random-subdomain flood neither costs a full answer each nor flushes the cache.
 
 Nothing a client sends can raise out of ``respond``: an internal error is
 logged once with the packet in hex and answered SERVFAIL.
@@ -25,6 +27,8 @@ import dns.rrset
 
 from ..zones.zoneset import ZoneSet
 from .engine import Answer, resolve
+from .fastpath import FastPath
+from .wire import Unsupported
 from .query import AA, RD, Drop, FormError, Query, parse_query, read_header
 from .render import header_only, render_answer, render_error
 
@@ -43,7 +47,8 @@ class ResponderSettings:
     """What the responder needs from the configuration."""
 
     udp_payload: int = 1232          # our EDNS payload size (DNS flag day 2020)
-    cache_entries: int = 100_000     # rendered answers kept per ZoneSet
+    cache_entries: int = 100_000     # rendered answers kept per ZoneSet and transport
+    fast_path: bool = True           # False: every answer from the engine (tests)
     identity: dict[str, str] | None = None  # CHAOS TXT names -> text; None hides them
 
 
@@ -55,8 +60,8 @@ class Responder:
 
     def __init__(self, zoneset: ZoneSet, settings: ResponderSettings | None = None) -> None:
         self.settings = settings or ResponderSettings()
-        self.cache: dict[tuple, bytes] = {}
-        self.zoneset = zoneset
+        self._zoneset = zoneset
+        self.fast = FastPath(self, self.settings.cache_entries)
         # NOTIFY (RFC 1996): (query, client, wire) -> an rcode, or a whole response
         # (e.g. one signed with TSIG, RFC 8945 §5.3).
         self.notify_handler: Callable[[Query, object, bytes], int | bytes] | None = None
@@ -74,24 +79,23 @@ class Responder:
     def zoneset(self, zoneset: ZoneSet) -> None:
         """Swap the served data: one assignment, and a cache for the new set."""
         self._zoneset = zoneset
-        self.cache = {}
+        self.fast.reset()
 
     # ---------------------------------------------------------------- entry
 
     def respond(self, wire: bytes, transport: str, client: object = None) -> bytes | None:
         """The response to one message, or None to send nothing."""
         try:
+            if self.settings.fast_path:
+                response = self.fast.answer(wire, transport == TCP)
+                if response is not None:
+                    return response
             return self._respond(wire, transport, client)
         except Exception:
             return self._internal_error(wire)
 
     def _respond(self, wire: bytes, transport: str, client: object) -> bytes | None:
         tcp = transport == TCP
-        key = self._cache_key(wire, tcp)
-        if key is not None:
-            cached = self.cache.get(key)
-            if cached is not None:
-                return _patch(cached, wire, len(key[0]))
         try:
             query = parse_query(wire)
         except Drop:
@@ -114,8 +118,8 @@ class Responder:
             # A query carries no answers, and authority data only for IXFR (RFC 1995 §3).
             return render_error(query, dns.rcode.FORMERR, payload)
         response = self._query(query, tcp, client)
-        if key is not None and response is not None and self._cacheable(query):
-            self._remember(key, response)
+        if response is not None and self.settings.fast_path and self._cacheable(query):
+            self.fast.remember(wire, tcp, response)
         return response
 
     # ------------------------------------------------------------- queries
@@ -136,7 +140,17 @@ class Responder:
         if qclass == ANY_CLASS:
             # An answer for class ANY cannot be authoritative for every class.
             answer.aa = False
-        return render_answer(query, qname, answer, self._limit(query, tcp), payload)
+        return self._render(query, qname, answer, self._limit(query, tcp), payload)
+
+    def _render(self, query: Query, qname: dns.name.Name, answer: Answer, limit: int,
+                payload: int) -> bytes:
+        """``render_answer``, through the fast encoder when it can (same bytes)."""
+        if self.settings.fast_path:
+            try:
+                return self.fast.encoder.encode(query, qname, answer, limit, payload)
+            except Unsupported:
+                pass
+        return render_answer(query, qname, answer, limit, payload)
 
     def _limit(self, query: Query, tcp: bool) -> int:
         """RFC 1035 §4.2.1 / RFC 6891 §6.2.5: 512 without EDNS, else the smaller payload."""
@@ -193,49 +207,8 @@ class Responder:
 
     # --------------------------------------------------------------- cache
 
-    def _cache_key(self, wire: bytes, tcp: bool) -> tuple | None:
-        """A key for the common query shape: plain header, one question, maybe one OPT.
-
-        The question name is lowercased so that every letter case shares an
-        entry; the case the client used is copied back in ``_patch``.
-        """
-        n = len(wire)
-        if n < 17 or wire[4:10] != b"\x00\x01\x00\x00\x00\x00" or wire[2] & 0xF8:
-            return None
-        end = 12
-        while True:
-            if end >= n:
-                return None
-            length = wire[end]
-            if length == 0:
-                break
-            if length > 63:
-                return None
-            end += length + 1
-        end += 1
-        if end + 4 > n:
-            return None
-        question = wire[12:end + 4].lower()
-        arcount = wire[11] | (wire[10] << 8)
-        rest = n - end - 4
-        if arcount == 0 and rest == 0:
-            return (question, tcp, -1, 0)
-        if arcount == 1 and rest == 11 and wire[end + 4] == 0 and wire[end + 5:end + 7] == b"\x00\x29" \
-                and wire[end + 13:end + 15] == b"\x00\x00" and wire[end + 10] == 0:
-            payload = max(512, (wire[end + 7] << 8) | wire[end + 8])
-            return (question, tcp, payload, wire[end + 11] & 0x80)
-        return None
-
     def _cacheable(self, query: Query) -> bool:
         return query.qclass == IN and query.qtype not in (AXFR, IXFR)
-
-    def _remember(self, key: tuple, response: bytes) -> None:
-        cache = self.cache
-        if len(cache) >= self.settings.cache_entries:
-            # Evict the oldest entry (dicts keep insertion order): bounded memory
-            # whatever the query mix, e.g. a random-subdomain flood.
-            del cache[next(iter(cache))]
-        cache[key] = response
 
     # -------------------------------------------------------------- errors
 
@@ -249,14 +222,6 @@ class Responder:
         except Drop:
             return None
         return header_only(qid, flags, dns.rcode.SERVFAIL)
-
-
-def _patch(cached: bytes, wire: bytes, question_len: int) -> bytes:
-    """The cached response with this query's ID, RD bit and name case."""
-    flags2 = (cached[2] & ~0x01) | (wire[2] & 0x01)       # RD
-    name_end = 12 + question_len - 4
-    return (wire[0:2] + bytes((flags2,)) + cached[3:12] + wire[12:name_end]
-            + cached[name_end:])
 
 
 def _quote(text: str) -> str:

@@ -33,6 +33,15 @@ class ZoneSet:
                 return zone
         return None
 
+    def zone_for_key(self, key: tuple[bytes, ...]) -> Zone | None:
+        """``find_zone`` for a name already split into lowercase labels (root last)."""
+        zones = self._zones
+        for start in range(len(key)):
+            zone = zones.get(key[start:])
+            if zone is not None:
+                return zone
+        return None
+
     def lookup(self, qname: dns.name.Name) -> tuple[Zone, Walk] | None:
         """The zone that answers for ``qname`` and what a walk down it found."""
         zone = self.find_zone(qname)
