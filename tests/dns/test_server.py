@@ -495,6 +495,28 @@ def test_good_edit_is_picked_up_on_sighup(tmp_path):
         assert ask(process.addr, "example.test.", "SOA").answer[0][0].serial == 2
 
 
+def test_edit_of_an_included_file_is_picked_up_on_sighup(tmp_path):
+    """$INCLUDE (RFC 1035 §5.1): a change to the included file is a change to the zone.
+
+    Only the included file changes, and it holds the SOA, so the serial goes up.
+    """
+    zone = "$TTL 3600\n$INCLUDE head.inc\n@ NS ns1\nns1 A 192.0.2.53\n"
+    head = "@ SOA ns1 hostmaster {serial} 7200 3600 1209600 300\napi A 192.0.2.{host}\n"
+    process = make_server(tmp_path, zone)
+    for where in (tmp_path / "zones", tmp_path / "zones" / "emergency"):
+        (where / "head.inc").write_text(head.format(serial=1, host=90))
+    with process:
+        assert rrset_texts(ask(process.addr, "api.example.test.").answer) == \
+            {"api.example.test. 3600 A 192.0.2.90"}
+        (tmp_path / "zones" / "head.inc").write_text(head.format(serial=2, host=91))
+        process.signal(signal.SIGHUP)
+
+        def updated() -> bool:
+            return rrset_texts(ask(process.addr, "api.example.test.").answer) == \
+                {"api.example.test. 3600 A 192.0.2.91"}
+        assert wait_for(updated), process.output()
+
+
 def test_sigterm_stops_cleanly(tmp_path):
     process = make_server(tmp_path).start()
     assert rcode_of(ask(process.addr, "www.example.test.")) == "NOERROR"
