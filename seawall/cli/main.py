@@ -7,7 +7,7 @@ import sys
 
 from .. import __version__
 from ..errors import SeawallError
-from . import check, config, diff, serve
+from . import check, config, convert, diff, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     check.register(commands)
     diff.register(commands)
+    convert.register(commands)
     config.register(commands)
     return parser
 

@@ -16,7 +16,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -201,9 +201,3 @@ class _Dumper(yaml.SafeDumper):
             return True
         return simple
 
-
-def iter_records(zone: Zone) -> Iterator[tuple[dns.name.Name, int, dns.rdata.Rdata]]:
-    """(owner, TTL, rdata) for every record of a zone, in :func:`zone_rrsets` order."""
-    for rrset in zone_rrsets(zone):
-        for rdata in rrset:
-            yield rrset.name, rrset.ttl, rdata

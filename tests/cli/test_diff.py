@@ -204,3 +204,33 @@ def test_ci_step_checks_and_diffs_against_the_merge_base(repo, tmp_path):
                             timeout=120, env={**ENV, "SEAWALL": SEAWALL, "BASE": "main"})
     assert result.returncode == 1
     assert "zones/example.net.zone:1: zone example.net. has no NS records" in result.stdout
+
+
+def test_convert_both_ways_and_diff_sees_no_difference(tmp_path):
+    """``seawall convert`` writes the other format; ``seawall diff`` finds nothing changed."""
+    old, new = tmp_path / "old" / "zones", tmp_path / "new" / "zones"
+    old.mkdir(parents=True)
+    new.mkdir(parents=True)
+    shutil.copy(ROOT / "zones" / "example.com.zone", old)
+    (old / "example.net.zone").write_text(ZONE)
+    for name in ("example.com", "example.net"):
+        result = seawall("convert", str(old / f"{name}.zone"), "-o", str(new / f"{name}.yaml"))
+        assert result.returncode == 0, result.stderr
+    assert seawall("check", str(new)).returncode == 0
+    assert seawall("diff", str(old), str(new)).returncode == 0
+    back = seawall("convert", str(new / "example.net.yaml"))
+    assert back.returncode == 0 and back.stdout.startswith("; example.net. exported by Seawall")
+    (old / "example.net.zone").write_text(back.stdout)
+    assert seawall("diff", str(old), str(new)).returncode == 0
+
+
+def test_convert_refuses_what_octodns_cannot_hold(tmp_path):
+    path = tmp_path / "example.net.zone"
+    path.write_text(ZONE + 'box HINFO "pc" "unix"\n')
+    result = seawall("convert", str(path))
+    assert result.returncode == 1
+    assert "box.example.net. HINFO: octoDNS has no HINFO record type" in result.stderr
+    assert result.stdout == ""
+    path.write_text(ZONE.replace("192.0.2.80", "192.0.2.300"))
+    result = seawall("convert", str(path))
+    assert result.returncode == 1 and "has errors; nothing written" in result.stderr
