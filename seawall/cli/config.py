@@ -6,7 +6,7 @@ its default and its type come from the dataclass fields; its meaning from the
 comment written beside the field in the source: an attribute docstring (a
 string on the line after the field), ``#:`` lines above it, or a trailing
 ``# comment``; failing those, the ``# comment`` of that key in the example of
-``seawall.config``'s module docstring.
+``seawall.config``'s module docstring; for a section, its class's summary.
 
 * ``seawall config --print-defaults`` prints a complete configuration file,
   every key at its default, each explained by a comment: a file to start from.
@@ -84,6 +84,8 @@ def keys(cls: type = Config, prefix: str = "", depth: int = 0) -> list[Key]:
         default = _default(field)
         section = _section(hint)
         doc = docs.get(field.name) or _example_docs().get(path, "")
+        if not doc and section is not None:  # a section: its class's one-line summary
+            doc = (inspect.getdoc(section) or "").split("\n\n")[0].replace("\n", " ")
         out.append(Key(path, field.name, hint, default, doc, section, depth))
         if section is not None:
             is_list = typing.get_origin(_strip_none(hint)) is tuple
@@ -256,7 +258,7 @@ def reference_markdown() -> str:
         summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
         if owner is not None and owner.doc:
             out += [owner.doc, ""]
-        if summary:
+        if summary and not (owner is not None and owner.doc == summary):
             out += [summary, ""]
         out += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
         for key in members:
