@@ -12,10 +12,14 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import parse_listen
 from .responder import TCP, UDP, Responder
 from .rrl import RateLimiter
+
+if TYPE_CHECKING:
+    from ..metrics import QueryStats
 
 log = logging.getLogger("seawall.server")
 
@@ -23,9 +27,11 @@ log = logging.getLogger("seawall.server")
 class UdpProtocol(asyncio.DatagramProtocol):
     """One datagram in, at most one datagram out."""
 
-    def __init__(self, responder: Responder, rate_limiter: RateLimiter | None = None) -> None:
+    def __init__(self, responder: Responder, rate_limiter: RateLimiter | None = None,
+                 stats: QueryStats | None = None) -> None:
         self.responder = responder
         self.rate_limiter = rate_limiter
+        self.stats = stats
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -39,6 +45,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
             response = self.rate_limiter.filter(addr, response)
             if response is None:
                 return
+        if self.stats is not None:
+            self.stats.count(0, data, response)
         self.transport.sendto(response, addr)
 
     def error_received(self, exc: Exception) -> None:
@@ -88,6 +96,8 @@ class TcpProtocol(asyncio.Protocol):
             message = bytes(buffer[2:2 + size])
             del buffer[:2 + size]
             for response in self.responder.respond_stream(message, self.peer):
+                if self.server.stats is not None:
+                    self.server.stats.count(1, message, response)
                 self.transport.write(len(response).to_bytes(2, "big") + response)
             # Only a complete message buys more time: a client dribbling out a
             # partial length or message is closed when the idle timeout runs out.
@@ -126,8 +136,9 @@ class DnsServer:
     def __init__(self, responder: Responder, listen: tuple[str, ...], *,
                  idle_timeout: float = 10.0, max_message: int = 65535,
                  rate_limiter: RateLimiter | None = None, max_connections: int = 1000,
-                 max_per_client: int = 64) -> None:
+                 max_per_client: int = 64, stats: QueryStats | None = None) -> None:
         self.responder = responder
+        self.stats = stats
         self.rate_limiter = rate_limiter
         self.listen = listen
         self.idle_timeout = idle_timeout
@@ -169,7 +180,8 @@ class DnsServer:
             host, port = parse_listen(address)
             udp_sock, tcp_sock = _bind_pair(host, port)
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.responder, self.rate_limiter), sock=udp_sock)
+                lambda: UdpProtocol(self.responder, self.rate_limiter, self.stats),
+                sock=udp_sock)
             self._udp.append(transport)
             tcp_server = await loop.create_server(lambda: TcpProtocol(self), sock=tcp_sock)
             self._tcp.append(tcp_server)

@@ -1,0 +1,207 @@
+"""Prometheus metrics and health endpoints on a loopback HTTP port.
+
+Counting must not slow the answer path, so nothing here runs per query but
+a dict increment (``QueryStats.count``); everything else is read from the
+objects that already keep it — the rate limiter's counters, the server's
+connection table, the failover controller's status — when Prometheus
+scrapes. Endpoints:
+
+* ``/metrics`` — the Prometheus text format (prometheus-client),
+* ``/healthz`` — 200 while the process runs,
+* ``/readyz``  — 200 when every zone has data to serve, else 503 naming them.
+
+Example configuration::
+
+    metrics:
+      listen: "127.0.0.1:9153"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import dns.rcode
+import dns.rdatatype
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .zones.signatures import earliest_expiry
+
+log = logging.getLogger("seawall.metrics")
+
+TRANSPORTS = ("udp", "tcp")
+MAX_QUERY_KEYS = 4096
+"""Distinct (transport, type, rcode) keys kept; the rest count as type OTHER."""
+
+
+class QueryStats:
+    """Responses sent, by transport, query type and rcode: one dict increment each."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[int, bytes, int], int] = {}
+
+    def count(self, transport: int, request: bytes, response: bytes) -> None:
+        # The question name ends at the first zero octet after the header in
+        # every query the engine answers (names in questions are uncompressed).
+        end = request.find(b"\x00", 12)
+        key = (transport, request[end + 1:end + 3] if end > 0 else b"", response[3] & 0x0F)
+        counts = self.counts
+        if key in counts:
+            counts[key] += 1
+        elif len(counts) < MAX_QUERY_KEYS:
+            counts[key] = 1
+        else:
+            other = (transport, b"", key[2])
+            counts[other] = counts.get(other, 0) + 1
+
+
+class SeawallCollector(Collector):
+    """Reads the server's own counters and state at scrape time."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def collect(self) -> Iterable[Any]:
+        yield from self._queries()
+        yield from self._rrl()
+        yield from self._server()
+        yield from self._zones()
+
+    def _queries(self) -> Iterable[Any]:
+        family = CounterMetricFamily("seawall_responses", "Responses sent",
+                                     labels=["transport", "qtype", "rcode"])
+        merged: dict[tuple[str, str, str], int] = {}
+        for (transport, qtype, rcode), value in list(self.app.query_stats.counts.items()):
+            labels = (TRANSPORTS[transport],
+                      dns.rdatatype.to_text(int.from_bytes(qtype, "big")) if len(qtype) == 2
+                      else "OTHER", dns.rcode.to_text(rcode))
+            merged[labels] = merged.get(labels, 0) + value
+        for labels, value in merged.items():
+            family.add_metric(list(labels), value)
+        yield family
+
+    def _rrl(self) -> Iterable[Any]:
+        limiter = self.app.server.rate_limiter
+        dropped = CounterMetricFamily("seawall_rrl_dropped", "Responses dropped by RRL",
+                                      labels=["kind"])
+        slipped = CounterMetricFamily("seawall_rrl_slipped",
+                                      "Responses sent truncated by RRL (slip)", labels=["kind"])
+        if limiter is not None:
+            for index, kind in enumerate(("answer", "nxdomain", "error")):
+                dropped.add_metric([kind], limiter.counters.dropped[index])
+                slipped.add_metric([kind], limiter.counters.slipped[index])
+        yield dropped
+        yield slipped
+
+    def _server(self) -> Iterable[Any]:
+        server = self.app.server
+        yield GaugeMetricFamily("seawall_tcp_connections", "Open TCP connections",
+                                value=len(server.connections))
+        yield CounterMetricFamily("seawall_tcp_refused", "TCP connections refused by the caps",
+                                  value=server.refused_connections)
+        yield GaugeMetricFamily("seawall_zones", "Zones being served",
+                                value=len(self.app.zoneset))
+
+    def _zones(self) -> Iterable[Any]:
+        status = self.app.failover_status()
+        state = GaugeMetricFamily("seawall_zone_state",
+                                  "1 for the state each zone is served from",
+                                  labels=["zone", "state"])
+        forced = GaugeMetricFamily("seawall_zone_forced", "1 if an operator forced the state",
+                                   labels=["zone"])
+        serial = GaugeMetricFamily("seawall_zone_serial", "SOA serial served", labels=["zone"])
+        failures = GaugeMetricFamily("seawall_backend_consecutive_failures",
+                                     "Consecutive failed backend probes", labels=["zone"])
+        healthy = GaugeMetricFamily("seawall_backend_healthy", "1 if the backend is healthy",
+                                    labels=["zone"])
+        good_age = GaugeMetricFamily("seawall_zone_last_good_age_seconds",
+                                     "Age of the last good backend data", labels=["zone"])
+        rejected = GaugeMetricFamily("seawall_guard_rejected",
+                                     "1 while a backend version is held back by the guard",
+                                     labels=["zone"])
+        expiry = GaugeMetricFamily("seawall_zone_signature_expiry_seconds",
+                                   "Seconds until the first RRSIG of the served data expires",
+                                   labels=["zone"])
+        now = time.time()
+        for zone in status.get("zones", []):
+            name = zone["zone"]
+            for mode in ("live", "stale", "emergency"):
+                state.add_metric([name, mode], 1.0 if zone.get("state") == mode else 0.0)
+            forced.add_metric([name], 1.0 if zone.get("forced") else 0.0)
+            if zone.get("serial") is not None:
+                serial.add_metric([name], zone["serial"])
+            failures.add_metric([name], zone.get("failures") or 0)
+            healthy.add_metric([name], 1.0 if zone.get("healthy") else 0.0)
+            if zone.get("good_age") is not None:
+                good_age.add_metric([name], zone["good_age"])
+            rejected.add_metric([name], 1.0 if zone.get("rejected") else 0.0)
+        for zone in self.app.zoneset:
+            first = earliest_expiry(zone) if zone.is_signed else None
+            if first is not None:
+                expiry.add_metric([zone.origin.to_text()], first - now)
+        events = CounterMetricFamily("seawall_failover_events",
+                                     "Failover events (transitions, rejections, drills)",
+                                     labels=["kind", "cause"])
+        for (kind, cause), value in self.app.event_counts().items():
+            events.add_metric([kind, cause], value)
+        yield from (state, forced, serial, failures, healthy, good_age, rejected, expiry, events)
+
+
+class MetricsServer:
+    """A tiny HTTP/1.1 server for /metrics, /healthz and /readyz (GET only)."""
+
+    def __init__(self, app: Any, ready: Callable[[], list[str]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SeawallCollector(app))
+        self.ready = ready
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> None:
+        self.server = await asyncio.start_server(self._handle, host, port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        log.info("metrics: listening=%s:%d", host, self.port)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+            method, _, rest = request.decode("latin-1").partition(" ")
+            path = rest.split(" ", 1)[0].split("?", 1)[0]
+            status, body, ctype = self._route(method, path)
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                ConnectionError):
+            writer.close()
+            return
+        head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+        writer.write(head.encode() + body)
+        try:
+            await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+
+    def _route(self, method: str, path: str) -> tuple[str, bytes, str]:
+        if method != "GET":
+            return "405 Method Not Allowed", b"GET only\n", "text/plain"
+        if path == "/metrics":
+            return "200 OK", generate_latest(self.registry), "text/plain; version=0.0.4"
+        if path == "/healthz":
+            return "200 OK", b"ok\n", "text/plain"
+        if path == "/readyz":
+            missing = self.ready()
+            if missing:
+                return ("503 Service Unavailable",
+                        ("no data to serve: " + ", ".join(missing) + "\n").encode(), "text/plain")
+            return "200 OK", b"ready\n", "text/plain"
+        return "404 Not Found", b"not found\n", "text/plain"
