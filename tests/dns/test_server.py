@@ -454,6 +454,28 @@ def test_ipv6_listener(tmp_path):
             assert rrset_texts(response.answer) == {"www.example.test. 3600 A 192.0.2.80"}
 
 
+# ------------------------------------------------------ configured limits
+
+def test_configured_identity_and_tcp_message_bound(tmp_path):
+    """CHAOS TXT identity (RFC 4892) when the config sets one; TCP messages bounded."""
+    process = make_server(tmp_path)
+    (tmp_path / "seawall.yaml").write_text(CONFIG + "identity: {version: seawall-test}\n"
+                                           "tcp_max_message: 512\n")
+    with process:
+        response = ask(process.addr, "VERSION.bind.", "TXT", qclass="CH")
+        assert rcode_of(response) == "NOERROR" and response.flags & dns.flags.AA
+        assert [rd.strings for rd in response.answer[0]] == [(b"seawall-test",)]
+        assert response.question[0].name.labels[0] == b"VERSION"
+        assert rcode_of(ask(process.addr, "hostname.bind.", "TXT", qclass="CH")) == "REFUSED"
+        big = dns.message.make_query("www.example.test.", "A", use_edns=0,
+                                     options=[dns.edns.GenericOption(65001, b"x" * 600)])
+        wire = big.to_wire()
+        with socket.create_connection(process.addr, timeout=5) as sock:
+            sock.sendall(len(wire).to_bytes(2, "big") + wire)
+            assert sock.recv(1) == b""  # closed, not answered
+        assert rcode_of(ask(process.addr, "www.example.test.", tcp=True)) == "NOERROR"
+
+
 # -------------------------------------------------------------- reloads
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:
