@@ -175,6 +175,8 @@ class OctodnsReader:
             self._problem(1, "empty zone file: no records")
         elif not isinstance(root, yaml.MappingNode):
             self._problem(line_of(root), "an octoDNS zone file is a mapping of names to records")
+        elif (shape := _shape_problem(root)) is not None:
+            self._problem(shape[0], shape[1])
         else:
             self._read_names(root)
         self._add_soa()
@@ -441,6 +443,51 @@ def content_serial(records: list[Record], extra: bytes = b"") -> int:
         for r in records if r.rdata.rdtype != dns.rdatatype.SOA)
     digest = hashlib.sha256(b"\n".join([extra, *lines])).digest()
     return int.from_bytes(digest[:4], "big") or 1
+
+
+MAX_DEPTH = 32
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _shape_problem(root: yaml.Node) -> tuple[int, str] | None:
+    """A document the reader must not walk: a recursive alias, nesting too deep, or
+    aliases that expand past ``MAX_EXPANDED_NODES`` (the "billion laughs").
+
+    Iterative, so that a hostile file cannot exhaust the Python stack.
+    """
+    state: dict[int, int] = {}      # id(node) -> 1 on the current path, 2 done
+    expanded: dict[int, int] = {}   # id(node) -> nodes it stands for, aliases expanded
+    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if state.get(key) == 1:      # every child is done: count it
+            state[key] = 2
+            expanded[key] = 1 + sum(expanded[id(c)] for c in children)
+            if expanded[key] > MAX_EXPANDED_NODES:
+                return line_of(node), (f"YAML aliases expand to more than "
+                                       f"{MAX_EXPANDED_NODES} nodes")
+            continue
+        if state.get(key) == 2:
+            continue
+        if depth > MAX_DEPTH:
+            return line_of(node), f"YAML nested deeper than {MAX_DEPTH} levels"
+        state[key] = 1
+        stack.append((node, depth))
+        for child in children:
+            if state.get(id(child)) == 1:
+                return line_of(child), "a YAML alias refers to a node that contains it"
+            stack.append((child, depth + 1))
+    return None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def natural_key(text: str) -> list[tuple[int, int | str]]:

@@ -221,6 +221,19 @@ def test_problems_name_their_line(tmp_path, case, record, line, words):
     assert not loaded.ok
 
 
+@pytest.mark.parametrize(("body", "line", "words"), [
+    ("www: &x\n  - *x\n", 2, "refers to a node that contains it"),
+    ("x: " + "[" * 40 + "]" * 40 + "\n", 2, "nested deeper than 32 levels"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+     + "".join(f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcde", "bcdef"))
+     + "g: [" + ", ".join(["*f"] * 10) + "]\n", 7, "expand to more than 1000000 nodes"),
+], ids=["recursive-alias", "deep", "billion-laughs"])
+def test_hostile_yaml_is_a_problem_not_a_crash(tmp_path, body, line, words):
+    loaded = load(tmp_path, "---\n" + body)
+    hits = [p for p in loaded.problems if words in p.message]
+    assert hits and hits[0].location.line == line, messages(loaded)
+
+
 def test_lenient_records_turn_octodns_rules_into_warnings(tmp_path):
     loaded = load(tmp_path, APEX + GLUE + "txt:\n  octodns:\n    lenient: true\n  type: TXT\n"
                                           "  value: a;b\n")
