@@ -38,7 +38,8 @@ def check_paths(paths: list[Path], strict: bool = True) -> list[LoadedZone]:
             results += load_directory(path, strict=strict)
             emergency = path / "emergency"
             if emergency.is_dir():
-                results += load_directory(emergency, strict=strict)
+                # Shown as zones/emergency/NAME.zone, like the zones beside it.
+                results += load_directory(emergency, strict=strict, display_root=path.parent)
         else:
             results.append(load_zone_file(path, include_root=path.parent, strict=strict))
     return results

@@ -96,9 +96,15 @@ def zone_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if is_zone_file(p))
 
 
-def load_directory(directory: Path, *, strict: bool = True) -> list[LoadedZone]:
-    """Load every zone file directly inside ``directory`` (not its subdirectories)."""
-    return [load_zone_file(path, include_root=directory, display_root=directory.parent,
+def load_directory(directory: Path, *, strict: bool = True,
+                   display_root: Path | None = None) -> list[LoadedZone]:
+    """Load every zone file directly inside ``directory`` (not its subdirectories).
+
+    Files are shown relative to ``display_root`` (default: the directory's parent,
+    so ``zones/example.com.zone``).
+    """
+    shown_from = directory.parent if display_root is None else display_root
+    return [load_zone_file(path, include_root=directory, display_root=shown_from,
                            strict=strict)
             for path in zone_files(directory)]
 

@@ -134,3 +134,19 @@ def test_missing_path_exits_2():
     result = check("no-such.test.zone")
     assert result.returncode == 2
     assert "no-such.test.zone: no such file or directory" in result.stderr
+
+
+def test_directory_and_its_emergency_zones(tmp_path):
+    """Paths are shown from where the directory was named: zones/..., zones/emergency/..."""
+    zones = tmp_path / "zones"
+    (zones / "emergency").mkdir(parents=True)
+    (zones / "good.test.zone").write_text((DATA / "good.test.zone").read_text())
+    (zones / "no-soa.test.zone").write_text((DATA / "no-soa.test.zone").read_text())
+    (zones / "emergency" / "good.test.zone").write_text((DATA / "two-soas.test.zone")
+                                                        .read_text().replace("two-soas", "good"))
+    result = check("zones", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        "zones/no-soa.test.zone:1: zone no-soa.test. has no SOA record",
+        "zones/emergency/good.test.zone:4: second SOA record at good.test.; a zone has "
+        "exactly one (first at line 2)"]
+    assert result.returncode == 1
