@@ -94,10 +94,10 @@ class AxfrBackend(Backend):
                    kind: str = "probe") -> Report:
         """An SOA query, and a transfer when the primary's serial differs from ours."""
         try:
-            await self.faults.before_call(self.probe_timeout)
+            await self.faults.before_call(self.probe_timeout, origin)
             serial = await self._soa(origin)
         except BackendFailure as exc:
-            return Report(origin, False, error=str(exc), kind=kind)
+            return Report(origin, False, error=str(exc), kind=kind, drill=exc.drill)
         version = None
         async with self._locks[origin]:
             copy = self.copies.get(origin)
@@ -113,7 +113,7 @@ class AxfrBackend(Backend):
             else:
                 mangled = None
         if mangled is not None:
-            return Report(origin, True, tag=mangled.tag, version=mangled, kind=kind)
+            return Report(origin, True, tag=mangled.tag, version=mangled, kind=kind, drill=True)
         return Report(origin, True, tag=str(serial), version=version, kind=kind)
 
     async def _soa(self, origin: dns.name.Name) -> int:

@@ -36,6 +36,10 @@ FAULTS = ("backend-down", "backend-hang", "backend-corrupt", "backend-wipe", "fl
 class BackendFailure(Exception):
     """The backend did not answer: refused, timed out, unreadable. The message says which."""
 
+    def __init__(self, message: str, *, drill: bool = False) -> None:
+        super().__init__(message)
+        self.drill = drill   # caused by a fault a drill injected
+
 
 @dataclass
 class Version:
@@ -75,6 +79,7 @@ class Report:
     version: Version | None = None    # new data to judge, if any
     removed: bool = False             # the backend no longer has the zone
     kind: str = "probe"               # probe | transfer | notify | scan
+    drill: bool = False               # the outcome of a fault a drill injected
 
 
 ReportSink = Callable[[Report], None]
@@ -86,9 +91,17 @@ class Fault:
 
     kind: str
     every: int = 1
-    period: float = 1.0     # flap: seconds up, then as many down
+    period: float = 1.0     # flap: seconds down, then as many up
+    zones: frozenset[dns.name.Name] | None = None   # None: every zone of the backend
+    until: float | None = None   # wall-clock deadline; the service removes the fault then
     calls: int = 0
     started: float = field(default_factory=time.monotonic)
+
+    def covers(self, origin: dns.name.Name | None) -> bool:
+        """Does the fault hit this zone (None: the backend as a whole)?"""
+        if self.zones is None:
+            return True
+        return origin is not None and origin in self.zones
 
     def hits(self) -> bool:
         self.calls += 1
@@ -119,17 +132,18 @@ class Faults:
             return fault
         return None
 
-    async def before_call(self, timeout: float) -> None:
+    async def before_call(self, timeout: float, origin: dns.name.Name | None = None) -> None:
         """Raise (or hang, then raise) when a down/hang/flap fault hits this call."""
         fault = self.current
         if fault is None or fault.kind not in ("backend-down", "backend-hang", "flap"):
             return
-        if not self.active():
+        if not fault.covers(origin) or not self.active():
             return
         if fault.kind == "backend-hang":
             await asyncio.sleep(timeout)
-            raise BackendFailure(f"timed out after {timeout:g}s (drill: backend-hang)")
-        raise BackendFailure(f"connection refused (drill: {fault.kind})")
+            raise BackendFailure(f"timed out after {timeout:g}s (drill: backend-hang)",
+                                 drill=True)
+        raise BackendFailure(f"connection refused (drill: {fault.kind})", drill=True)
 
     def mangle(self, version: Version | None) -> Version | None:
         """Under a corrupt or wipe fault, a bad version of the data the backend holds.
@@ -140,7 +154,8 @@ class Faults:
         fault = self.current
         if fault is None or fault.kind not in ("backend-corrupt", "backend-wipe"):
             return None
-        if version is None or version.zone is None or not self.active():
+        if version is None or version.zone is None or not fault.covers(version.origin) \
+                or not self.active():
             return None
         if fault.kind == "backend-corrupt":
             return Version(version.origin, None,
@@ -149,6 +164,24 @@ class Faults:
                            version.tag + "+corrupt", version.source)
         return Version(version.origin, wiped(version.zone), [], version.tag + "+wipe",
                        version.source)
+
+
+    async def after_scan(self, reports: list[Report], timeout: float) -> list[Report]:
+        """A down/hang/flap fault on some zones of a backend that is looked at as a whole."""
+        fault = self.current
+        if fault is None or fault.zones is None \
+                or fault.kind not in ("backend-down", "backend-hang", "flap"):
+            return reports
+        hit = [r for r in reports if fault.covers(r.origin)]
+        if not hit or not self.active():
+            return reports
+        if fault.kind == "backend-hang":
+            await asyncio.sleep(timeout)
+            error = f"timed out after {timeout:g}s (drill: backend-hang)"
+        else:
+            error = f"connection refused (drill: {fault.kind})"
+        return [Report(r.origin, False, error=error, kind=r.kind, drill=True)
+                if fault.covers(r.origin) else r for r in reports]
 
 
 def wiped(zone: Zone, keep: float = 0.1) -> Zone:

@@ -97,7 +97,7 @@ class FilesBackend(Backend):
                 return self._all_failed(known, f"reading {self.directory} took over "
                                                 f"{self.timeout:g}s")
             except BackendFailure as exc:
-                return self._all_failed(known, str(exc))
+                return self._all_failed(known, str(exc), drill=exc.drill)
             if scan.error:
                 return self._all_failed(known, scan.error)
             if known and not self._seen:
@@ -126,8 +126,8 @@ class FilesBackend(Backend):
             for origin, report in reports.items():
                 mangled = self.faults.mangle(self._versions.get(origin))
                 if mangled is not None:
-                    report.version, report.tag = mangled, mangled.tag
-            return list(reports.values())
+                    report.version, report.tag, report.drill = mangled, mangled.tag, True
+            return await self.faults.after_scan(list(reports.values()), self.probe_timeout)
 
     def forget(self, origin: dns.name.Name) -> None:
         """Re-read the zone's file next time and report it as new data."""
@@ -135,8 +135,10 @@ class FilesBackend(Backend):
             if seen_origin == origin:
                 del self._seen[path]
 
-    def _all_failed(self, origins: list[dns.name.Name], reason: str) -> list[Report]:
-        return [Report(origin, False, error=reason, kind="scan") for origin in origins]
+    def _all_failed(self, origins: list[dns.name.Name], reason: str,
+                    drill: bool = False) -> list[Report]:
+        return [Report(origin, False, error=reason, kind="scan", drill=drill)
+                for origin in origins]
 
     def _on_disk(self, shown: str) -> Path:
         """The file behind a location, which is shown relative to the directory's parent."""

@@ -198,11 +198,12 @@ class Controller:
             self._removed(st, now)
             return
         if not report.ok:
-            self._failure(st, report.error or "backend failed", "probe", now)
+            self._failure(st, report.error or "backend failed",
+                          "drill" if report.drill else "probe", now)
             return
         version = report.version
         if version is not None:
-            self._judge(st, version, now)
+            self._judge(st, version, now, "drill" if report.drill else "guard")
             return
         if st.rejected is not None and report.tag == st.rejected.tag:
             self._failure(st, f"the backend still offers the rejected version "
@@ -211,7 +212,7 @@ class Controller:
             self._confirm(st, now)
             self._success(st, now)
 
-    def _judge(self, st: ZoneState, version: Version, now: float) -> None:
+    def _judge(self, st: ZoneState, version: Version, now: float, cause: str = "guard") -> None:
         current = st.good.zone if st.good is not None else None
         verdict = judge(current, version, self.limits)
         if verdict.unchanged and st.good is not None:
@@ -224,10 +225,10 @@ class Controller:
             first = st.rejected is None or st.rejected.tag != version.tag
             st.rejected, st.rejected_reason = version, verdict.reason
             if first:
-                self._event(st, st.effective, st.effective, "guard", f"rejected: {verdict.reason}",
+                self._event(st, st.effective, st.effective, cause, f"rejected: {verdict.reason}",
                             now, serial_to=version.serial, kind="rejected")
             self._failure(st, f"guard rejected serial {version.serial}: {verdict.reason}",
-                          "guard", now)
+                          cause, now)
             return
         assert version.zone is not None
         self._take(st, version, now)
@@ -412,6 +413,12 @@ class Controller:
             self._go(st, Mode.LIVE, "operator", reason, now)
         self.flush()
         return version.zone.serial
+
+    def note(self, origin: dns.name.Name, cause: str, reason: str, *, kind: str = "note") -> None:
+        """An event about a zone that is not a transition (e.g. a drill's fault)."""
+        st = self.zones.get(origin)
+        if st is not None:
+            self._event(st, st.effective, st.effective, cause, reason, self.clock(), kind=kind)
 
     def _set_override(self, st: ZoneState, override: Override | None, by: str, reason: str,
                       now: float) -> None:

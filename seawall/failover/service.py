@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import dns.name
 
-from ..backends.base import Backend, Report
+from ..backends.base import Backend, Fault, Report
 from ..config import Config
 from ..errors import SeawallError
-from .controller import Controller, Publish
+from .controller import ControlError, Controller, Publish
 from .emergency import load_emergency
 from .store import StateStore
 
@@ -107,11 +108,56 @@ class FailoverService:
 
     async def _tick_loop(self) -> None:
         while True:
-            await asyncio.sleep(min(1.0, float(self.settings.probe_interval)))
+            await asyncio.sleep(min(0.5, float(self.settings.probe_interval)))
             try:
+                self._expire_faults()
                 self.controller.tick()
             except Exception:
                 log.exception("controller tick crashed")
+
+    # ------------------------------------------------------------ drills
+
+    def inject_fault(self, fault: Fault, reason: str = "drill") -> list[str]:
+        """Inject ``fault`` into the client of every backend serving its zones (all: None).
+
+        The server keeps the deadline (``fault.until``) itself, so the fault
+        is removed on time even if whoever injected it has gone away.
+        """
+        zones = fault.zones
+        targets = [b for b in self.backends
+                   if zones is None or any(b.owns(origin) for origin in zones)]
+        if not targets:
+            raise ControlError("no backend serves the drilled zone(s)")
+        busy = [b.describe() for b in targets if b.faults.current is not None]
+        if busy:
+            raise ControlError(f"a fault is already injected into {', '.join(busy)}")
+        for backend in targets:
+            backend.faults.inject(fault)
+            self._note_fault(backend, fault, f"fault injected: {fault.kind} ({reason})")
+        return [b.describe() for b in targets]
+
+    def clear_faults(self, reason: str = "drill ended") -> list[str]:
+        cleared = []
+        for backend in self.backends:
+            fault = backend.faults.current
+            if fault is not None:
+                backend.faults.clear()
+                self._note_fault(backend, fault, f"fault removed: {fault.kind} ({reason})")
+                cleared.append(backend.describe())
+        return cleared
+
+    def _expire_faults(self) -> None:
+        now = time.time()
+        for backend in self.backends:
+            fault = backend.faults.current
+            if fault is not None and fault.until is not None and now >= fault.until:
+                backend.faults.clear()
+                self._note_fault(backend, fault, f"fault removed at its deadline: {fault.kind}")
+
+    def _note_fault(self, backend: Backend, fault: Fault, reason: str) -> None:
+        for origin, st in self.controller.zones.items():
+            if (fault.zones is None or origin in fault.zones) and backend.owns(origin):
+                self.controller.note(origin, "drill", reason, kind="fault")
 
     def reload(self) -> None:
         """Look at every backend now (SIGHUP, ``seawall reload``)."""
