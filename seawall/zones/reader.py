@@ -301,7 +301,8 @@ class MasterFileReader:
             rdata = dns.rdata.from_text(rdclass, rdtype, tok, state.origin, relativize=False)
         except dns.exception.SyntaxError as exc:
             # dnspython's message alone ("Text input is malformed.") does not say what.
-            raise _LineError(f"bad {dns.rdatatype.to_text(rdtype)} record data: {exc}") from None
+            raise _LineError(f"bad {dns.rdatatype.to_text(rdtype)} record data: "
+                             f"{_describe(exc)}") from None
         if ttl is None:
             ttl = self._implicit_ttl(rdata)
         if not name.is_subdomain(self.zone_origin):
@@ -418,11 +419,18 @@ def _skip_line(tok: _Tokenizer) -> None:
         tok.leave_entry()
 
 
+_NAME_PROBLEMS = {
+    dns.name.NameTooLong: "name is longer than 255 octets (RFC 1035 §2.3.4)",
+    dns.name.LabelTooLong: "label is longer than 63 octets (RFC 1035 §2.3.4)",
+    dns.name.EmptyLabel: "name has an empty label",
+}
+
+
 def _describe(exc: BaseException) -> str:
+    """The message for a problem; name errors in RFC words, also when dnspython
+    re-raised them inside rdata as a plain SyntaxError with the same text."""
     text = str(exc) or type(exc).__name__
-    names = {
-        "NameTooLong": "name is longer than 255 octets (RFC 1035 §2.3.4)",
-        "LabelTooLong": "label is longer than 63 octets (RFC 1035 §2.3.4)",
-        "EmptyLabel": "name has an empty label",
-    }
-    return names.get(type(exc).__name__, text)
+    for kind, message in _NAME_PROBLEMS.items():
+        if isinstance(exc, kind) or text == kind.__doc__:
+            return message
+    return text

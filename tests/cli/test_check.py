@@ -71,9 +71,11 @@ def test_every_bad_record_is_reported_on_its_own_line():
         "bad-rdata.test.zone:5: bad MX record data: expecting an integer",
         "bad-rdata.test.zone:6: bad SRV record data: expecting an identifier",
         "bad-rdata.test.zone:7: bad TXT record data: newline in quoted string",
-        "bad-rdata.test.zone:8: bad CNAME record data: A DNS label is empty.",
+        "bad-rdata.test.zone:8: bad CNAME record data: name has an empty label",
         "bad-rdata.test.zone:9: bad AAAA record data: Text input is malformed.",
         'bad-rdata.test.zone:10: bad A record data: expected EOL or EOF, got 3 "extra"',
+        "bad-rdata.test.zone:12: bad CNAME record data: label is longer than 63 octets "
+        "(RFC 1035 §2.3.4)",
     ]
     assert result.returncode == 1
 
