@@ -501,6 +501,16 @@ def test_broken_zone_on_sighup_keeps_the_old_zone(tmp_path):
         assert response.flags & dns.flags.AA
 
 
+def test_zone_broken_at_startup_is_not_served_and_the_others_are(tmp_path):
+    process = make_server(tmp_path)
+    (tmp_path / "zones" / "broken.test.zone").write_text(
+        (ROOT / "tests" / "zones" / "data" / "two-soas.test.zone").read_text())
+    with process:
+        assert rcode_of(ask(process.addr, "www.example.test.")) == "NOERROR"
+        assert rcode_of(ask(process.addr, "broken.test.", "SOA")) == "REFUSED"
+        assert "zones/broken.test.zone:4: second SOA record" in process.output()
+
+
 def test_good_edit_is_picked_up_on_sighup(tmp_path):
     with make_server(tmp_path) as process:
         assert rrset_texts(ask(process.addr, "www.example.test.").answer) == \
