@@ -309,7 +309,7 @@ class OctodnsReader:
             return DEFAULT_TTL
         ttl_node, ttl = fields["ttl"]
         if isinstance(ttl, bool) or not isinstance(ttl, int):
-            if isinstance(ttl, str) and ttl.isdigit():
+            if isinstance(ttl, str) and ttl.isascii() and ttl.isdigit():
                 ttl = int(ttl)
             else:
                 raise BadValue(ttl_node, f"ttl must be a number of seconds, not {ttl!r}")
@@ -324,7 +324,7 @@ class OctodnsReader:
             self._problem(line_of(fields["value"][0]), f"{rdtype} record of {_shown_name(key)} "
                           "has both value and values; octoDNS uses values", Severity.WARNING)
         chosen = fields.get("values") or fields.get("value")
-        if chosen is None or chosen[1] in (None, [], ""):
+        if chosen is None or chosen[1] is None or chosen[1] == []:
             raise BadValue(node, f"{rdtype} record of {_shown_name(key)} has no value(s)")
         value_node = chosen[0]
         if isinstance(value_node, yaml.SequenceNode):
@@ -492,8 +492,8 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 def natural_key(text: str) -> list[tuple[int, int | str]]:
     """Natural sort order (``2`` before ``12``), as octoDNS's natsort keys."""
-    return [(0, int(part)) if part.isdigit() else (1, part)
-            for part in re.split(r"(\d+)", text) if part != ""]
+    return [(0, int(part)) if part.isascii() and part.isdigit() else (1, part)
+            for part in re.split(r"([0-9]+)", text) if part != ""]
 
 
 def _plain(node: yaml.Node) -> Any:

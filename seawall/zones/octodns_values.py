@@ -167,17 +167,23 @@ def _txt(reader: Rules, node: yaml.Node, value: Any, name: dns.name.Name) -> str
     return " ".join(f'"{chunk}"' for chunk in txt_chunks(text))
 
 
+_ESCAPE_ATOM = re.compile(r"\\[0-9]{3}|\\.|.", re.S)
+
+
 def txt_chunks(value: str, size: int = 255) -> list[str]:
-    """octoDNS's ``chunked_value``: quotes escaped, cut at ``size`` but not after a backslash."""
-    value = value.replace('"', '\\"')
-    chunks, i = [], 0
-    while i < len(value):
-        c = min(size, len(value) - i)
-        while c > 1 and value[i + c - 1] == "\\":
-            c -= 1
-        chunks.append(value[i:i + c])
-        i += c
-    return chunks or [""]
+    """octoDNS's ``chunked_value``: quotes escaped, cut every ``size`` characters.
+
+    A cut never falls inside an escape (``\\;``, ``\\\\``, ``\\DDD``); octoDNS
+    only avoids cutting right after a backslash, which goes wrong on ``\\\\``.
+    """
+    chunks, current = [], ""
+    for atom in _ESCAPE_ATOM.findall(value.replace('"', '\\"')):
+        if len(current) + len(atom) > size:
+            chunks.append(current)
+            current = ""
+        current += atom
+    chunks.append(current)
+    return chunks
 
 
 VALUE_MAKERS: dict[str, ValueMaker] = {
@@ -204,7 +210,7 @@ def _req(node: yaml.Node, value: Any, field: str) -> Any:
 
 def _int(node: yaml.Node, value: Any, field: str, low: int, high: int) -> int:
     value = _req(node, value, field)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise BadValue(node, f"invalid {field} {value!r} (a number from {low} to {high})")
