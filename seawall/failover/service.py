@@ -36,7 +36,7 @@ class FailoverService:
         self.config = config
         self.settings = config.failover
         self.backends = list(backends)
-        self.store = StateStore(config.path(config.state_dir))
+        self.store = StateStore(config.path(config.state_dir), background=True)
         self.controller = Controller(self.settings, publish, self.store)
         self._tasks: list[asyncio.Task] = []
         self._wake: dict[str, asyncio.Event] = {}
@@ -60,8 +60,9 @@ class FailoverService:
             raise SeawallError(f"no emergency zone in {self.config.emergency_dir} for: "
                                f"{', '.join(missing)} (add NAME.zone there, or set "
                                "failover.require_emergency: false)")
-        controller.finish_startup(f"no answer from the backend within "
-                                  f"{self.settings.startup_wait:g}s of start-up")
+        controller.finish_startup(f"no live data at start-up (no answer from the backend "
+                                  f"within startup_wait={self.settings.startup_wait:g}s, "
+                                  f"or no backend has the zone)")
         for backend in self.backends:
             await backend.start(self._sink(backend))
             self._wake[backend.name] = asyncio.Event()
@@ -184,3 +185,4 @@ class FailoverService:
         self._tasks.clear()
         for backend in self.backends:
             await backend.stop()
+        await asyncio.to_thread(self.store.flush)

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,12 @@ class Snapshot:
 class StateStore:
     """Reads and writes the state directory."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, background: bool = False) -> None:
         self.directory = directory
+        # Snapshots of big zones take a while to write: with ``background`` they are
+        # written by one thread, in order, so the event loop keeps answering.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="snapshots") if background \
+            else None
         self.snapshots = directory / "snapshots"
         self.events_path = directory / "events.jsonl"
         self.overrides_path = directory / "overrides.json"
@@ -61,17 +66,44 @@ class StateStore:
 
     def save_snapshot(self, zone: Zone, *, fetched_at: float, confirmed_at: float,
                       source: str, tag: str) -> None:
+        if self._writer is not None:
+            self._writer.submit(self._logged, self._save_snapshot, zone, fetched_at,
+                                confirmed_at, source, tag)
+        else:
+            self._save_snapshot(zone, fetched_at, confirmed_at, source, tag)
+
+    def flush(self) -> None:
+        """Wait for every snapshot written in the background."""
+        if self._writer is not None:
+            self._writer.submit(lambda: None).result()
+
+    @staticmethod
+    def _logged(fn, *args) -> None:
+        try:
+            fn(*args)
+        except OSError as exc:
+            log.error("snapshot not written: reason=%s", exc)
+
+    def _save_snapshot(self, zone: Zone, fetched_at: float, confirmed_at: float,
+                       source: str, tag: str) -> None:
         path = self._zone_path(zone.origin)
         lines = [f"; last good version of {zone.origin} serial {zone.serial} from {source}",
                  f"$ORIGIN {zone.origin.to_text()}"]
         for rrset in zone.rrsets():
             lines.append(rrset.to_text(origin=None, relativize=False))
         _write_atomic(path, "\n".join(lines) + "\n")
-        self.touch_snapshot(zone.origin, fetched_at=fetched_at, confirmed_at=confirmed_at,
-                            source=source, tag=tag, serial=zone.serial)
+        self._touch(zone.origin, fetched_at, confirmed_at, source, tag, zone.serial)
 
     def touch_snapshot(self, origin: dns.name.Name, *, fetched_at: float, confirmed_at: float,
                        source: str, tag: str, serial: int) -> None:
+        if self._writer is not None:
+            self._writer.submit(self._logged, self._touch, origin, fetched_at, confirmed_at,
+                                source, tag, serial)
+        else:
+            self._touch(origin, fetched_at, confirmed_at, source, tag, serial)
+
+    def _touch(self, origin: dns.name.Name, fetched_at: float, confirmed_at: float,
+               source: str, tag: str, serial: int) -> None:
         meta = {"zone": origin.to_text(), "serial": serial, "fetched_at": fetched_at,
                 "confirmed_at": confirmed_at, "source": source, "tag": tag}
         _write_atomic(self._zone_path(origin).with_suffix(".json"), json.dumps(meta))
@@ -99,6 +131,12 @@ class StateStore:
         return out
 
     def drop_snapshot(self, origin: dns.name.Name) -> None:
+        if self._writer is not None:
+            self._writer.submit(self._logged, self._drop, origin)
+        else:
+            self._drop(origin)
+
+    def _drop(self, origin: dns.name.Name) -> None:
         for suffix in (".zone", ".json"):
             try:
                 self._zone_path(origin).with_suffix(suffix).unlink()

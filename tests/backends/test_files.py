@@ -231,3 +231,36 @@ def test_fault_injection_drives_the_real_path(tmp_path):
     reasons = [e.get("reason", "") for e in [ctl.zones[origin].last_event]]
     assert reasons
     assert backend.faults.injected == 8
+
+
+def git(zones: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+                   cwd=zones, check=True, capture_output=True, timeout=30)
+
+
+def test_git_commit_that_breaks_a_zone_then_one_that_fixes_it(tmp_path):
+    """Scenario 8: the deploy job checks out commits; a broken one is not served."""
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    server, zones, state = serve(tmp_path, stale_for="10m")
+    try:
+        git(zones, "init", "-q")
+        git(zones, "add", ".")
+        git(zones, "commit", "-qm", "good")
+        path = zones / "example.com.zone"
+        good = path.read_text()
+        path.write_text(bump(good, 2026112702).replace("www         A", "www  BOGUS"))
+        git(zones, "commit", "-qam", "broken")
+        broke = time.time()
+        rejected = wait_for(lambda: [e for e in events(state) if e["kind"] == "rejected"])
+        assert rejected, server.output()
+        print(f"\n[git: broken commit] rejected after {rejected[0]['ts'] - broke:.2f}s: "
+              f"{rejected[0]['reason']}")
+        assert "example.com.zone:" in rejected[0]["reason"]
+        assert www(server) == "192.0.2.80"
+        path.write_text(bump(good, 2026112703).replace("192.0.2.80", "192.0.2.84"))
+        git(zones, "commit", "-qam", "fixed")
+        assert wait_for(lambda: www(server) == "192.0.2.84"), server.output()
+        assert soa_serial(server) == 2026112703
+    finally:
+        server.stop()
