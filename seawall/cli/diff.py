@@ -87,8 +87,8 @@ def load_side(path: Path, strict: bool) -> tuple[dict[ZoneKey, LoadedZone], list
     if path.is_dir():
         loaded = [("", z) for z in load_directory(path, strict=strict)]
         if (path / "emergency").is_dir():
-            loaded += [("emergency", z) for z in load_directory(path / "emergency",
-                                                                strict=strict)]
+            loaded += [("emergency", z) for z in load_directory(
+                path / "emergency", strict=strict, display_root=path.parent)]
     else:
         loaded = [("", load_zone_file(path, include_root=path.parent, strict=strict))]
     zones: dict[ZoneKey, LoadedZone] = {}

@@ -103,7 +103,7 @@ def test_added_and_removed_zones_and_emergency_zones(trees):
     assert "zone example.net.: removed (zones/example.net.zone, 5 RRsets)" in out
     assert "zone example.org.: added (zones/example.org.zone, 5 RRsets)" in out
     assert "  + www.example.org. 3600 IN A 192.0.2.80" in out
-    assert "emergency zone example.com. (emergency/example.com.zone)" in out
+    assert "emergency zone example.com. (zones/emergency/example.com.zone)" in out
     assert "  ~ example.com. SOA" in out
 
 
