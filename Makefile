@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:5353
 PEERS  := knotd nsd named dig kdig dnsperf unbound
 APT_PACKAGES := knot nsd bind9 bind9-dnsutils knot-dnsutils dnsperf unbound
 
-.PHONY: run test venv install install-test peers bench conformance clean
+.PHONY: run test venv install install-test peers bench conformance docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: install-test peers
 
 conformance: install-test peers
 	$(PY) -m pytest -q tests/test_conformance.py
+
+# docs/configuration.md is generated from seawall/config.py (a test checks it).
+docs: install
+	$(VENV)/bin/seawall config --reference > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -60,8 +60,8 @@ def test_committed_reference_is_up_to_date():
     assert result.returncode == 0
     committed = (ROOT / "docs" / "configuration.md").read_text()
     assert committed == result.stdout, (
-        "docs/configuration.md is stale: run "
-        "`seawall config --reference > docs/configuration.md` and commit it")
+        "docs/configuration.md is stale: run `make docs` (seawall config --reference "
+        "> docs/configuration.md) and commit it")
 
 
 def test_config_needs_a_choice():
