@@ -26,15 +26,18 @@ import dns.rdatatype
 import dns.rrset
 import yaml
 
-from ..errors import SeawallError
 from .model import Zone
 from .octodns import OctodnsReader, natural_key
 
 SOA = dns.rdatatype.SOA
 
 
-class ExportError(SeawallError):
-    """Some records of the zone cannot be written exactly in the target format."""
+class ExportError(ValueError):
+    """Some records of the zone cannot be written exactly in the target format.
+
+    A ValueError, not a ``SeawallError``: the zones package imports nothing
+    else from Seawall (``seawall convert`` reports it).
+    """
 
     def __init__(self, message: str, reasons: list[str]) -> None:
         super().__init__(message + ":\n  " + "\n  ".join(reasons))
