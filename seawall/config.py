@@ -124,7 +124,8 @@ class BackendConfig:
 
     def validate(self) -> None:
         if self.type not in BACKEND_TYPES:
-            raise ConfigError(f"backend type {self.type!r} is not one of {', '.join(BACKEND_TYPES)}")
+            raise ConfigError(f"backend type {self.type!r} is not one of "
+                              f"{', '.join(BACKEND_TYPES)}")
         if self.type == "axfr":
             if not self.primary:
                 raise ConfigError("an axfr backend needs `primary: HOST:PORT`")
@@ -209,8 +210,8 @@ class Config:
     def backend_configs(self) -> tuple[BackendConfig, ...]:
         """The configured backends, or the embedded default: files on ``zones``."""
         if self.backends:
-            return tuple(b if b.type != "files" or b.path else dataclasses.replace(b, path=self.zones)
-                         for b in self.backends)
+            return tuple(dataclasses.replace(b, path=self.zones)
+                         if b.type == "files" and not b.path else b for b in self.backends)
         return (BackendConfig(type="files", path=self.zones),)
 
 

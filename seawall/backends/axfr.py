@@ -172,7 +172,9 @@ class AxfrBackend(Backend):
         self.transfers.append((str(origin), how, got or 0))
         log.info("transferred: zone=%s how=%s serial=%s primary=%s seconds=%.3f",
                  origin, how, got, self.name, time.monotonic() - started)
-        return self._version(origin, how)
+        version = self._version(origin, how)
+        assert version is not None
+        return version
 
     def _axfr(self, origin: dns.name.Name) -> dns.zone.Zone:
         work = dns.zone.Zone(origin, relativize=False)
@@ -282,6 +284,7 @@ class AxfrBackend(Backend):
 
 
 def _soa_of(zone: dns.zone.Zone):
+    assert zone.origin is not None
     rdataset = zone.get_rdataset(zone.origin, SOA)
     return rdataset[0] if rdataset else None
 

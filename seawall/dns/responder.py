@@ -178,7 +178,7 @@ class Responder:
 
     def _notify(self, query: Query, client: object, wire: bytes) -> bytes:
         """RFC 1996 §3.7: a NOTIFY from a configured primary is acknowledged, else REFUSED."""
-        rcode = dns.rcode.REFUSED
+        rcode: int = dns.rcode.REFUSED
         if self.notify_handler is not None:
             result = self.notify_handler(query, client, wire)
             if isinstance(result, bytes):

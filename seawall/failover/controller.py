@@ -456,8 +456,8 @@ class Controller:
             zone, _ = self.served_zone(st)
             self._event(st, before if previous is not None else None, st.effective, cause,
                         reason, now, kind="transition",
-                        serial_to=zone.serial if zone is not None else None, auto_from=previous.value if previous
-                        else None, auto_to=mode.value)
+                        serial_to=zone.serial if zone is not None else None,
+                        auto_from=previous.value if previous else None, auto_to=mode.value)
         self._dirty.add(st.origin)
 
     def _event(self, st: ZoneState, before: Mode | None, after: Mode | None, cause: str,

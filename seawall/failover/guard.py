@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import dns.rdatatype
+import dns.rrset
 
 from ..backends.base import Version
 from ..zones.model import Zone
@@ -108,8 +109,8 @@ def judge(current: Zone | None, version: Version, limits: Limits) -> Verdict:
     return Verdict(not reasons, reasons, change)
 
 
-def _rrsets(zone: Zone) -> dict[tuple, object]:
-    out = {}
+def _rrsets(zone: Zone) -> dict[tuple, dns.rrset.RRset]:
+    out: dict[tuple, dns.rrset.RRset] = {}
     for rrset in zone.rrsets():
         if rrset.rdtype == SOA:
             continue
