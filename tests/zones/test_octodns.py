@@ -8,13 +8,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import dns.message
 import dns.name
 import dns.rdata
 import dns.rdatatype
 import pytest
-from conftest import ROOT, SeawallProcess, ask, rrset_texts
+from conftest import ROOT, SeawallProcess, ask, exchange_raw, free_port, require_tool, rrset_texts
 
 from seawall.zones.export import ExportError, to_master_file, to_octodns_yaml, zone_rrsets
 from seawall.zones.loader import is_zone_file, load_directory, load_zone_file, origin_for
@@ -611,3 +613,64 @@ def test_natural_order_is_octodns_order(tmp_path):
     loaded = load_zone_file(tmp_path / "example.org.yaml")
     assert loaded.ok and not any("out of order" in m for m in messages(loaded))
     assert len(octodns_records(tmp_path, "example.org.")) == len(keys) - 1 + 2
+
+
+# -------------------------------------- Knot serving the export, as the peer
+
+def run_knot(work: Path, origin: str, zone_file: Path):
+    """knotd in the foreground on a free loopback port, serving one zone file."""
+    require_tool("knotd")
+    port = free_port()
+    conf = work / "knot.conf"
+    conf.write_text(f"server:\n  listen: 127.0.0.1@{port}\n  rundir: {work}\n"
+                    f"control:\n  listen: {work}/knot.sock\n"
+                    f"database:\n  storage: {work}\n"
+                    f"template:\n  - id: default\n    zonefile-sync: -1\n"
+                    f"    journal-content: none\n    semantic-checks: off\n"
+                    f"zone:\n  - domain: \"{origin}\"\n    file: \"{zone_file}\"\n")
+    log = open(work / "knotd.log", "wb")
+    proc = subprocess.Popen(["knotd", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (work / "knotd.log").read_text()
+        probe = dns.message.make_query(origin, "SOA").to_wire()
+        if exchange_raw(("127.0.0.1", port), probe, timeout=0.3) is not None:
+            return proc, ("127.0.0.1", port), log
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError((work / "knotd.log").read_text())
+
+
+def test_yaml_zone_answers_like_knot_serving_its_export(tmp_path):
+    """Seawall serving octoDNS YAML and Knot serving Seawall's RFC 1035 export of it
+    give the same answers for every name and type of the zone, and for names that
+    are not there."""
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    write(zones, FULL)
+    loaded = load_zone_file(zones / "example.org.yaml")
+    assert loaded.ok
+    knot_dir = tmp_path / "knot"
+    knot_dir.mkdir()
+    zone_file = knot_dir / "example.org.zone"
+    zone_file.write_text(to_master_file(loaded.zone))
+    queries = sorted({(r.name.to_text(), dns.rdatatype.to_text(r.rdata.rdtype))
+                      for r in loaded.records})
+    queries += [("nothere.example.org.", "A"), ("www.example.org.", "MX"),
+                ("x.apps.example.org.", "A"), ("x.apps.example.org.", "TXT"),
+                ("host.old.example.org.", "A"), ("deep.secure.example.org.", "A")]
+    knot, knot_addr, log = run_knot(knot_dir, "example.org.", zone_file)
+    try:
+        with SeawallProcess(tmp_path, zones=zones, env={"PYTHONPATH": str(ROOT)}) as server:
+            ours = answers(server.addr, queries)
+        theirs = answers(knot_addr, queries)
+    finally:
+        knot.kill()
+        knot.wait()
+        log.close()
+    assert len(ours) == len(theirs) == len(queries) > 25
+    assert ours[0][4]  # an answer, not two empty lists
+    for mine, knots in zip(ours, theirs):
+        # rcode, flags, answer and authority; Knot and Seawall both leave out
+        # additional data beyond what fits, so additional is compared too.
+        assert mine == knots, mine[:2]
