@@ -216,7 +216,10 @@ def _yaml_value(value: Any) -> str:
         return format_duration(value)
     if isinstance(value, tuple):
         value = [format_duration(v) if isinstance(v, Duration) else v for v in value]
-    text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+    try:
+        text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+    except yaml.representer.RepresenterError:  # a type YAML has no tag for: its text
+        text = yaml.safe_dump(str(value), default_flow_style=True, width=1000).strip()
     return text.removesuffix("\n...").removesuffix("...").strip()
 
 
