@@ -41,6 +41,15 @@ is a warning here (Seawall serves such a file, octoDNS would not load it).
 A record with ``octodns: {lenient: true}`` turns octoDNS's own stricter rules
 (SRV owner names, SSHFP algorithms, unescaped ``;``) into warnings too.
 
+The file is read as octoDNS 1.x's ``YamlProvider`` reads it with its default
+settings (``default_ttl: 3600``, ``enforce_order: true``,
+``escaped_semicolons: true``; checked against octoDNS 1.22 in the tests).
+Provider settings live in octoDNS's own configuration, which Seawall does not
+read: a repository that sets ``escaped_semicolons: false`` or another
+``default_ttl``, or keeps split zones (``example.com./`` directories), is
+not read as octoDNS would read it. An apex ``SOA`` record (below) is
+Seawall's: octoDNS 1.x has no SOA type and refuses the file.
+
 The SOA. octoDNS zone files usually have none, because the provider makes
 one. Seawall synthesizes it, unless the apex has a record ``type: SOA`` whose
 ``value`` gives any of ``mname``, ``rname``, ``serial``, ``refresh``,
