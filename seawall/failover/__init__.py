@@ -1,1 +1,51 @@
-"""Failover: the controller state machine, its guard, emergency zones, the state directory."""
+"""Failover: keep answering whatever happens to the backends (live -> last good -> emergency).
+
+Modules, one concept each:
+
+* ``controller`` — the per-zone state machine (live, stale, emergency) with
+  hysteresis, forced overrides, operator accept, status. Synchronous and
+  clock-driven, so it is tested without a network.
+* ``guard`` — judges every new version: validation, RFC 1982 serial, the
+  delete and change ratios; the reasons name the numbers.
+* ``emergency`` — emergency zones loaded and checked at start-up; TTL caps.
+* ``store`` — the state directory: last good snapshots, overrides, events.
+* ``service`` — the asyncio side: start-up, probe loops, timers, drill faults.
+
+Configuration (every key has a default)::
+
+    state_dir: .seawall
+    emergency_dir: zones/emergency
+    failover:
+      probe_interval: 1s       # each backend is looked at this often
+      probe_timeout: 1s        # a probe slower than this is a failure
+      fail_after: 3            # consecutive failures: live -> stale or emergency
+      recover_after: 5         # consecutive successes: back to live
+      stale_for: 0s            # serve the last good data this long first (0: no)
+      startup_wait: 5s         # a remote backend gets this long at start-up
+      max_delete_ratio: 0.3    # a version may delete at most 30% of the RRsets
+      max_change_ratio: 0.5    # ... and change at most 50% of them
+      emergency_ttl_max: 300   # TTL (and SOA MINIMUM) cap in emergency state
+      stale_ttl_max: null      # TTL cap in stale state
+      require_emergency: true  # a served zone without an emergency file stops the start
+
+Events (``state_dir/events.jsonl``, one JSON object per line)::
+
+    {"time": "2026-11-27T00:30:23.760Z", "ts": 1795739423.76, "zone": "example.net.",
+     "kind": "transition", "from": "live", "to": "emergency", "cause": "probe",
+     "reason": "3 consecutive failures (fail_after=3); last: SOA query ... timed out",
+     "serial_from": 2026112701, "serial_to": 1, "forced": false, ...}
+
+``kind`` is transition, updated, rejected, override, expired, removed or fault;
+``cause`` is probe, guard, operator, drill, startup or backend.
+
+What a control channel calls (``App.failover`` is the FailoverService)::
+
+    service.status()                                   # JSON-ready dict, every zone
+    service.controller.force("emergency", ["example.net"], "reason", until=ts)
+    service.controller.release(None)                   # None: every zone
+    service.controller.accept("example.net")           # serve the rejected version
+    service.inject_fault(Fault("backend-hang", zones=frozenset({origin}), until=ts))
+    service.clear_faults()
+    service.reload()                                   # look at every backend now
+    service.store.read_events(since=ts, zone="example.net.")
+"""

@@ -40,6 +40,13 @@ class FailoverService:
         self.controller = Controller(self.settings, publish, self.store)
         self._tasks: list[asyncio.Task] = []
         self._wake: dict[str, asyncio.Event] = {}
+        # Each zone belongs to one backend: declared zones (axfr) first, then the first
+        # backend that reports a zone; another backend's reports for it are ignored.
+        self._owner: dict[dns.name.Name, str] = {}
+        self._warned: set[tuple[dns.name.Name, str]] = set()
+        for backend in self.backends:
+            for origin in backend.declared_zones():
+                self._owner.setdefault(origin, backend.describe())
 
     async def start(self) -> None:
         """Everything up to serving: emergency, snapshots, first look at every backend."""
@@ -54,7 +61,7 @@ class FailoverService:
                 controller.state(origin).backend = backend.describe()
         results = await asyncio.gather(*(self._first_check(b) for b in self.backends))
         for backend, reports in zip(self.backends, results):
-            controller.apply(reports, backend.describe())
+            self.apply(backend, reports)
         missing = controller.check_protected(self.settings.require_emergency)
         if missing and self.settings.require_emergency:
             raise SeawallError(f"no emergency zone in {self.config.emergency_dir} for: "
@@ -82,9 +89,23 @@ class FailoverService:
             log.exception("start-up: backend=%s failed", backend.describe())
         return []
 
+    def apply(self, backend: Backend, reports: list[Report]) -> None:
+        """Hand a backend's reports to the controller, dropping zones another backend owns."""
+        name = backend.describe()
+        mine = []
+        for report in reports:
+            owner = self._owner.setdefault(report.origin, name)
+            if owner == name:
+                mine.append(report)
+            elif (report.origin, name) not in self._warned:
+                self._warned.add((report.origin, name))
+                log.warning("zone ignored: zone=%s backend=%s reason=served by %s",
+                            report.origin, name, owner)
+        self.controller.apply(mine, name)
+
     def _sink(self, backend: Backend):
         def sink(report: Report) -> None:
-            self.controller.apply([report], backend.describe())
+            self.apply(backend, [report])
         return sink
 
     async def _probe_loop(self, backend: Backend) -> None:
@@ -97,7 +118,7 @@ class FailoverService:
             wake.clear()
             try:
                 reports = await backend.check(force=force)
-                self.controller.apply(reports, backend.describe())
+                self.apply(backend, reports)
             except Exception:
                 log.exception("probe crashed: backend=%s; serving the last good data",
                               backend.describe())
@@ -126,7 +147,7 @@ class FailoverService:
         """
         zones = fault.zones
         targets = [b for b in self.backends
-                   if zones is None or any(b.owns(origin) for origin in zones)]
+                   if zones is None or any(self._owner.get(o) == b.describe() for o in zones)]
         if not targets:
             raise ControlError("no backend serves the drilled zone(s)")
         busy = [b.describe() for b in targets if b.faults.current is not None]
@@ -157,7 +178,8 @@ class FailoverService:
 
     def _note_fault(self, backend: Backend, fault: Fault, reason: str) -> None:
         for origin, st in self.controller.zones.items():
-            if (fault.zones is None or origin in fault.zones) and backend.owns(origin):
+            if (fault.zones is None or origin in fault.zones) \
+                    and self._owner.get(origin) == backend.describe():
                 self.controller.note(origin, "drill", reason, kind="fault")
 
     def reload(self) -> None:
@@ -166,8 +188,9 @@ class FailoverService:
             event.set()
 
     def backend_for(self, origin: dns.name.Name) -> Backend | None:
+        owner = self._owner.get(origin)
         for backend in self.backends:
-            if backend.owns(origin):
+            if backend.describe() == owner:
                 return backend
         return None
 

@@ -183,3 +183,20 @@ def test_notify_for_a_zone_without_axfr_backend_is_refused(seawall):
     notify.set_opcode(dns.opcode.NOTIFY)
     notify.flags |= dns.flags.AA
     assert exchange(seawall.addr, notify.to_wire()).rcode() == dns.rcode.REFUSED
+
+
+def test_a_zone_belongs_to_one_backend(tmp_path):
+    """A files backend holding a zone that the axfr backend declares does not fight it."""
+    port = free_port()
+    knot = Knot(tmp_path / "knot", {ZONE: zone_text(ZONE, 7)}).start()
+    files = tmp_path / "zones"
+    files.mkdir()
+    (files / f"{ZONE}.zone").write_text(zone_text(ZONE, 99, hosts=3))
+    try:
+        with serve(tmp_path, knot, port, probe_interval="0.2s",
+                   extra="  - type: files\n    path: zones\n") as server:
+            time.sleep(0.6)
+            assert serial(server) == 7
+            assert "zone ignored: zone=example.net. backend=files:" in server.output()
+    finally:
+        knot.kill()
