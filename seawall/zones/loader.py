@@ -21,7 +21,8 @@ from .model import Zone, build_zone
 from .octodns import SUFFIXES as OCTODNS_SUFFIXES
 from .octodns import is_octodns_file, read_octodns_file
 from .problems import Location, Problem
-from .reader import Record, read_master_file
+from .fastreader import read_master_file_fast
+from .reader import Record
 from .validate import check_records, check_zone
 
 NOT_ZONE_SUFFIXES = (".inc", ".include", ".md", ".txt", ".orig", ".bak", ".rej", ".swp",
@@ -82,8 +83,8 @@ def load_zone_file(path: Path, origin: dns.name.Name | None = None, *,
     if path.name.lower().endswith(OCTODNS_SUFFIXES):
         records, problems = read_octodns_file(path, origin, display_root=display_root)
     else:
-        records, problems = read_master_file(path, origin, include_root=include_root,
-                                             display_root=display_root)
+        records, problems = read_master_file_fast(path, origin, include_root=include_root,
+                                                  display_root=display_root)
     problems += check_records(origin, records, shown, strict=strict)
     zone = None
     if not any(p.is_error for p in problems):

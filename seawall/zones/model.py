@@ -190,7 +190,8 @@ def build_zone(origin: dns.name.Name, records: Iterable[Record], *, source: str 
             key = labels[i].lower()
             child = node.children.get(key)
             if child is None:
-                child = Node(dns.name.Name(labels[i:]))
+                # The record's own name serves its node (an equal Name, built once).
+                child = Node(name if i == 0 else dns.name.Name(labels[i:]))
                 node.children[key] = child
                 node_count += 1
             node = child
@@ -212,13 +213,17 @@ def _add(node: Node, record: Record) -> int:
     else:
         table, key_type = node.rrsets, rdata.rdtype
     rrset = table.get(key_type)
-    created = rrset is None
     if rrset is None:
         rrset = dns.rrset.RRset(node.name, dns.rdataclass.IN, rdata.rdtype,
                                 rdata.covers() if rdata.rdtype == RRSIG else dns.rdatatype.NONE)
         table[key_type] = rrset
+        # The first record of a set has nothing to merge with: what Rdataset.add
+        # would do, without its duplicate check (two hashes of the whole rdata).
+        rrset.update_ttl(record.ttl)
+        rrset.items[rdata] = None
+        return 1
     rrset.add(rdata, record.ttl)
-    return int(created)
+    return 0
 
 
 def _mark_cuts(apex: Node) -> None:
