@@ -106,10 +106,27 @@ def test_primary_killed_then_restarted(tmp_path):
     assert stale - killed < 3 * INTERVAL + INTERVAL + 1.5
     assert emergency - killed >= 4.5               # stale_for: 5s of last good data
     assert live - restarted >= 4 * INTERVAL         # recover_after=5 successes
-    # the client saw live, then emergency, then live again
-    first_emergency = loop.first(EMERGENCY_WWW, killed)
-    assert first_emergency is not None and first_emergency >= stale
-    assert loop.first(LIVE_WWW, live) is not None
+    # every answer is the data the controller's state says at that moment
+    # (0.1 s margin: an answer computed just before a swap may arrive just after it)
+    assert_answers_follow(loop, [(0.0, LIVE_WWW), (emergency, EMERGENCY_WWW),
+                                 (live, LIVE_WWW)])
+
+
+def assert_answers_follow(loop: QueryLoop, timeline: list[tuple[float, str]],
+                          margin: float = 0.1) -> None:
+    """``timeline``: (from when, expected answer) in order."""
+    wrong = []
+    for answer in loop.answers:
+        expected = None
+        for since, value in timeline:
+            if answer.t >= since:
+                expected = value
+        near_switch = any(abs(answer.t - since) < margin for since, _ in timeline[1:])
+        if answer.outcome != expected and not near_switch:
+            wrong.append((answer.t, answer.outcome, expected))
+    assert not wrong, wrong[:10]
+    for since, value in timeline:
+        assert any(a.t >= since and a.outcome == value for a in loop.answers), (since, value)
 
 
 def test_primary_hung_then_continued(tmp_path):
@@ -136,6 +153,8 @@ def test_primary_hung_then_continued(tmp_path):
     report("SIGSTOP: emergency", stopped, emergency, loop)
     report("SIGCONT: live", continued, live, loop)
     assert_nothing_lost(loop)
+    assert_answers_follow(loop, [(0.0, LIVE_WWW), (emergency, EMERGENCY_WWW),
+                                 (live, LIVE_WWW)])
     reasons = [e["reason"] for e in events(state) if e["kind"] == "transition"]
     assert any("timed out" in r for r in reasons), reasons
     assert emergency - stopped < 3 * INTERVAL + 2 * INTERVAL + 1.5
