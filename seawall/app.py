@@ -83,6 +83,14 @@ class App:
     def reload(self) -> None:
         self.failover.reload()
 
+    def failover_status(self) -> dict:
+        """Every zone's state, for the control channel and metrics (see Controller.status)."""
+        return self.failover.status()
+
+    def event_counts(self) -> dict[tuple[str, str], int]:
+        """Failover events since start, by (kind, cause)."""
+        return dict(self.failover.controller.event_counts)
+
     # ------------------------------------------------------------ serving
 
     async def run(self, ready_file: Path | None = None) -> None:

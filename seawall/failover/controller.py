@@ -137,6 +137,7 @@ class Controller:
         self.limits = Limits(settings.max_delete_ratio, settings.max_change_ratio)
         self.zones: dict[dns.name.Name, ZoneState] = {}
         self._dirty: set[dns.name.Name] = set()
+        self.event_counts: dict[tuple[str, str], int] = {}   # (kind, cause) -> events
 
     # ------------------------------------------------------------ set-up
 
@@ -472,6 +473,7 @@ class Controller:
                  else (served.serial if served is not None else None),
                  "serial_to": serial_to, "forced": st.override is not None, **extra}
         st.last_event = event
+        self.event_counts[(kind, cause)] = self.event_counts.get((kind, cause), 0) + 1
         if self.store is not None:
             try:
                 self.store.append_event(event)

@@ -322,6 +322,7 @@ def test_events_name_every_transition_and_its_reason(tmp_path):
     assert "2 consecutive failures" in events[1]["reason"]
     assert "timed out" in events[1]["reason"]
     assert events[1]["serial_from"] == 11 and events[1]["serial_to"] == 1
+    assert h.ctl.event_counts == {("transition", "startup"): 1, ("transition", "probe"): 2}
 
 
 def test_expired_is_reported_but_data_still_served():
