@@ -30,6 +30,10 @@ set -eu
 
 ZONES=${ZONES:-zones}
 SEAWALL=${SEAWALL:-seawall}
+if ! command -v "${SEAWALL%% *}" >/dev/null 2>&1; then
+    echo "$(basename "$0"): no seawall command (${SEAWALL%% *}): pip install seawall, or set SEAWALL" >&2
+    exit 2
+fi
 if [ -z "${BASE:-}" ]; then
     if [ -n "${GITHUB_BASE_REF:-}" ]; then BASE="origin/$GITHUB_BASE_REF"; else BASE=origin/main; fi
 fi
