@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dns.name
+import dns.rrset
 import dns.zone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -104,8 +105,6 @@ def test_reader_agrees_with_dnspython(tmp_path_factory, entries, cnames):
 
 
 def rdataset_to_rrset(name, rdataset):
-    import dns.rrset
-
     rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
     rrset.update(rdataset)
     return rrset
