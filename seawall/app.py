@@ -23,11 +23,13 @@ from pathlib import Path
 import dns.name
 
 from .backends import make_backends
-from .config import Config
+from .config import Config, parse_listen
 from .dns.responder import Responder, ResponderSettings
 from .dns.rrl import RateLimiter
 from .dns.server import DnsServer
 from .failover.service import FailoverService
+from .metrics import MetricsServer, QueryStats
+from .privileges import drop_privileges
 from .zones.model import Zone
 from .zones.zoneset import ZoneSet
 
@@ -43,6 +45,7 @@ class App:
                                      cache_entries=config.answer_cache,
                                      identity=config.identity.names())
         self.responder = Responder(ZoneSet(), settings)
+        self.query_stats = QueryStats()
         self.backends = make_backends(config)
         self.failover = FailoverService(config, self.backends, self.publish)
         self.responder.notify_handler = self._notify
@@ -52,7 +55,9 @@ class App:
                                 max_connections=config.tcp_max_connections,
                                 max_per_client=config.tcp_max_per_client,
                                 rate_limiter=(RateLimiter(config.rrl)
-                                              if config.rrl.enabled else None))
+                                              if config.rrl.enabled else None),
+                                stats=self.query_stats)
+        self.metrics = MetricsServer(self, self.unready_zones) if config.metrics.listen else None
         self._stopping: asyncio.Event | None = None
 
     @property
@@ -87,6 +92,11 @@ class App:
         """Every zone's state, for the control channel and metrics (see Controller.status)."""
         return self.failover.status()
 
+    def unready_zones(self) -> list[str]:
+        """Zones with nothing to serve yet (for /readyz)."""
+        return [z["zone"] for z in self.failover_status().get("zones", [])
+                if z.get("state") is None]
+
     def event_counts(self) -> dict[tuple[str, str], int]:
         """Failover events since start, by (kind, cause)."""
         return dict(self.failover.controller.event_counts)
@@ -98,6 +108,11 @@ class App:
         self._stopping = asyncio.Event()
         await self.failover.start()
         await self.server.start()
+        if self.metrics is not None:
+            host, port = parse_listen(self.config.metrics.listen)
+            await self.metrics.start(host, port)
+        # Every privileged socket is open: give up root if configured to.
+        drop_privileges(self.config.user, self.config.group)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
@@ -108,6 +123,8 @@ class App:
         log.info("stopping: draining connections")
         await self.failover.stop()
         await self.server.stop(grace=1.5)
+        if self.metrics is not None:
+            await self.metrics.stop()
 
     def stop(self) -> None:
         if self._stopping is not None:
@@ -119,7 +136,8 @@ def _write_ready(path: Path, app: App) -> None:
     info = {"pid": os.getpid(),
             "listen": [{"transport": b.transport, "host": b.host, "port": b.port}
                        for b in app.server.bound],
-            "state_dir": str(app.config.path(app.config.state_dir).resolve())}
+            "state_dir": str(app.config.path(app.config.state_dir).resolve()),
+            "metrics_port": app.metrics.port if app.metrics is not None else None}
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(path)

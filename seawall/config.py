@@ -170,6 +170,13 @@ class FailoverConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus /metrics, /healthz and /readyz over HTTP; null listen: off."""
+
+    listen: str | None = None            # e.g. "127.0.0.1:9153"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one server."""
 
@@ -190,6 +197,9 @@ class Config:
     tcp_max_connections: int = 1000      # open TCP connections, all clients together
     tcp_max_per_client: int = 64         # open TCP connections from one address
     rrl: RrlSettings = field(default_factory=RrlSettings)
+    metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig())
+    user: str | None = None              # drop to this user once the sockets are open (root)
+    group: str | None = None             # ... and this group (default: the user's)
     base_dir: str = "."  # where relative paths are resolved: the config file's folder
 
     def path(self, value: str) -> Path:

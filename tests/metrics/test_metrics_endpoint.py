@@ -1,0 +1,55 @@
+"""The metrics endpoint: counters move as queries are sent; health and readiness answer."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+
+from conftest import ROOT, SeawallProcess, ask, free_port
+
+
+def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_counters_move_with_queries(tmp_path, zones_dir):
+    port = free_port()
+    config = tmp_path / "seawall.yaml"
+    config.write_text(f"listen: ['127.0.0.1:0']\nzones: {zones_dir}\n"
+                      f"emergency_dir: {zones_dir / 'emergency'}\n"
+                      f"metrics: {{listen: '127.0.0.1:{port}'}}\n")
+    with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}) as server:
+        assert json.loads(server.ready.read_text())["metrics_port"] == port
+        assert scrape(port, "/healthz") == (200, "ok\n")
+        assert scrape(port, "/readyz")[0] == 200
+        before = scrape(port)[1]
+        for _ in range(3):
+            ask(server.addr, "www.example.com.", "A")
+        ask(server.addr, "nope.example.com.", "A", tcp=True)
+        after = scrape(port)[1]
+        assert (value(after, "seawall_responses_total", transport="udp", qtype="A",
+                      rcode="NOERROR")
+                - value(before, "seawall_responses_total", transport="udp", qtype="A",
+                        rcode="NOERROR")) == 3
+        assert value(after, "seawall_responses_total", transport="tcp", qtype="A",
+                     rcode="NXDOMAIN") == 1
+        assert value(after, "seawall_zone_state", zone="example.com.", state="live") == 1
+        assert value(after, "seawall_zone_serial", zone="example.com.") == 2026112701
+        assert value(after, "seawall_zones") == 1
+        assert scrape(port, "/nope")[0] == 404
