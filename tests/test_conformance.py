@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,13 +33,22 @@ NSD_TPKG_FILES = sorted(p.stem for p in (NSD_TPKG / "queries").glob("*.yaml")
                         if p.stem not in DNSSEC_FILES)
 
 
+PORT_TAKEN_RETRIES = 30
+"""diffdns refuses to start while its fixed ports are taken (someone else runs it):
+wait for them, 2 s at a time, this many times."""
+
+
 def diffdns(target: tuple[str, int], *args: str) -> tuple[int, int, str]:
     """Run the harness; (passed, failed, output)."""
-    result = subprocess.run(
-        [sys.executable, str(CONFORMANCE / "diffdns.py"), "--peers",
-         "--target", f"{target[0]}:{target[1]}", *args],
-        capture_output=True, text=True, timeout=240)
-    output = result.stdout + result.stderr
+    for _ in range(PORT_TAKEN_RETRIES):
+        result = subprocess.run(
+            [sys.executable, str(CONFORMANCE / "diffdns.py"), "--peers",
+             "--target", f"{target[0]}:{target[1]}", *args],
+            capture_output=True, text=True, timeout=240)
+        output = result.stdout + result.stderr
+        if "already in use" not in output:
+            break
+        time.sleep(2)
     match = SUMMARY.search(result.stdout)
     assert match, f"no summary line from diffdns:\n{output}"
     passed, failed = int(match[1]), int(match[2])
