@@ -81,9 +81,9 @@ class Duration(float):
 class Identity:
     """CHAOS TXT answers (RFC 4892); null hides the name (REFUSED), as the default."""
 
-    version: str | None = None
-    hostname: str | None = None
-    id_server: str | None = None
+    version: str | None = None              # text for version.bind and version.server
+    hostname: str | None = None             # text for hostname.bind
+    id_server: str | None = None            # text for id.server (RFC 4892)
 
     def names(self) -> dict[str, str]:
         out = {}
@@ -100,9 +100,9 @@ class Identity:
 class TsigKey:
     """A TSIG key (RFC 8945) for transfers and NOTIFY."""
 
-    name: str = ""
-    algorithm: str = "hmac-sha256"
-    secret: str = ""
+    name: str = ""                          # the key name both sides use (RFC 8945 §4.2)
+    algorithm: str = "hmac-sha256"          # hmac-sha256, hmac-sha512, ...
+    secret: str = ""                        # the shared secret, base64
 
 
 BACKEND_TYPES = ("files", "axfr")
@@ -112,7 +112,7 @@ BACKEND_TYPES = ("files", "axfr")
 class BackendConfig:
     """One upstream source of zone data; ``type`` chooses the kind, the rest are its options."""
 
-    type: str = "files"
+    type: str = "files"                     # files (a directory) or axfr (a hidden primary)
     path: str | None = None              # files: the directory (default: Config.zones)
     primary: str | None = None           # axfr: HOST:PORT of the hidden primary
     zones: tuple[str, ...] = ()          # axfr: the zones pulled from it
@@ -120,7 +120,7 @@ class BackendConfig:
     notify_from: tuple[str, ...] = ()    # axfr: more addresses allowed to NOTIFY
     refresh: Duration | None = None      # axfr: replaces the SOA REFRESH and RETRY timers
     ixfr: bool = True                    # axfr: try IXFR before AXFR
-    transfer_timeout: Duration = Duration(30)
+    transfer_timeout: Duration = Duration(30) # axfr: give up on one transfer after this long
 
     def validate(self) -> None:
         if self.type not in BACKEND_TYPES:
@@ -142,17 +142,17 @@ class BackendConfig:
 class FailoverConfig:
     """Thresholds of the failover controller and its guard (see seawall.failover)."""
 
-    probe_interval: Duration = Duration(1)
-    probe_timeout: Duration = Duration(1)
-    fail_after: int = 3
-    recover_after: int = 5
-    stale_for: Duration = Duration(0)
-    startup_wait: Duration = Duration(5)
-    max_delete_ratio: float = 0.3
-    max_change_ratio: float = 0.5
-    emergency_ttl_max: int | None = 300
-    stale_ttl_max: int | None = None
-    require_emergency: bool = True
+    probe_interval: Duration = Duration(1)  # how often each backend is probed
+    probe_timeout: Duration = Duration(1)   # a probe slower than this is a failure
+    fail_after: int = 3                     # consecutive failures before live -> stale/emergency
+    recover_after: int = 5                  # consecutive good probes before going back to live
+    stale_for: Duration = Duration(0)       # serve the last good data this long; 0: straight to emergency
+    startup_wait: Duration = Duration(5)    # at start-up, wait this long for a remote backend
+    max_delete_ratio: float = 0.3           # the guard: at most this share of RRsets deleted at once
+    max_change_ratio: float = 0.5           # the guard: at most this share changed at once
+    emergency_ttl_max: int | None = 300     # cap TTLs of emergency data (null: no cap)
+    stale_ttl_max: int | None = None        # cap TTLs of stale data (null: no cap)
+    require_emergency: bool = True          # every served zone must have a valid emergency file
 
     def validate(self) -> None:
         if self.fail_after < 1 or self.recover_after < 1:
@@ -180,24 +180,24 @@ class MetricsConfig:
 class Config:
     """The whole configuration of one server."""
 
-    listen: tuple[str, ...] = ("127.0.0.1:5353",)
-    zones: str = "zones"
-    emergency_dir: str = "zones/emergency"
-    state_dir: str = ".seawall"
-    udp_payload: int = 1232
-    tcp_idle_timeout: Duration = Duration(10)
-    tcp_max_message: int = 65535
-    answer_cache: int = 100_000
-    semantic_checks: bool = True
-    identity: Identity = field(default_factory=Identity)
-    log_level: str = "info"
-    log_format: str = "text"
-    backends: tuple[BackendConfig, ...] = ()
-    failover: FailoverConfig = field(default_factory=FailoverConfig)
+    listen: tuple[str, ...] = ("127.0.0.1:5353",) # HOST:PORT or [IPv6]:PORT, UDP and TCP each
+    zones: str = "zones"                    # directory of live zone files (a git checkout)
+    emergency_dir: str = "zones/emergency"  # NAME.zone here is the emergency version of NAME
+    state_dir: str = ".seawall"             # last good snapshots, overrides, events.jsonl, control socket
+    udp_payload: int = 1232                 # our EDNS(0) UDP payload size (RFC 6891 §6.2.5)
+    tcp_idle_timeout: Duration = Duration(10) # close a TCP connection silent this long (RFC 7766 §6.2.3)
+    tcp_max_message: int = 65535            # larger TCP messages close the connection
+    answer_cache: int = 100_000             # rendered answers kept per zone set version
+    semantic_checks: bool = True            # false: a zone without apex NS is served, with a warning
+    identity: Identity = field(default_factory=Identity) # CHAOS TXT identity answers
+    log_level: str = "info"                 # debug, info, warning or error
+    log_format: str = "text"                # text, or json for one JSON object per line
+    backends: tuple[BackendConfig, ...] = () # where live data comes from (default: files on zones)
+    failover: FailoverConfig = field(default_factory=FailoverConfig) # the controller: thresholds and the guard
     tcp_max_connections: int = 1000      # open TCP connections, all clients together
     tcp_max_per_client: int = 64         # open TCP connections from one address
-    rrl: RrlSettings = field(default_factory=RrlSettings)
-    metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig())
+    rrl: RrlSettings = field(default_factory=RrlSettings) # response rate limiting on UDP
+    metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig()) # Prometheus metrics and health endpoints
     user: str | None = None              # drop to this user once the sockets are open (root)
     group: str | None = None             # ... and this group (default: the user's)
     base_dir: str = "."  # where relative paths are resolved: the config file's folder

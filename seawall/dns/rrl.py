@@ -28,15 +28,15 @@ TC = 0x02  # in the third header octet
 class RrlSettings:
     """Limits per client network and second; 0 disables a limit."""
 
-    enabled: bool = True
-    answers_per_second: int = 1000
-    nxdomains_per_second: int = 200
-    errors_per_second: int = 100
-    slip: int = 2
+    enabled: bool = True                    # false: never limit
+    answers_per_second: int = 1000          # positive answers per client network and second
+    nxdomains_per_second: int = 200         # NXDOMAIN answers per client network and second
+    errors_per_second: int = 100            # REFUSED, FORMERR, ... per client network and second
+    slip: int = 2                           # every Nth response over the limit goes out truncated; 0: drop all
     ipv4_prefix: int = 24
     ipv6_prefix: int = 56
-    exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
-    table_size: int = 100_000
+    exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128") # networks never limited
+    table_size: int = 100_000               # client networks tracked at once (oldest evicted)
 
 
 @dataclass

@@ -52,7 +52,7 @@ def test_every_key_is_printed_with_its_comment():
                   if line.lstrip("# ").startswith(f"{key.name}:")
                   and len(line) - len(line.lstrip()) == 2 * key.depth)
         assert lines[at - 1].strip().startswith("#"), key.path
-    assert "  # health probe of every zone's backend\n  probe_interval: 1s\n" in text
+    assert "  # how often each backend is probed\n  probe_interval: 1s\n" in text
 
 
 def test_committed_reference_is_up_to_date():
