@@ -12,8 +12,13 @@ Modes (``--mode``, repeatable; default ``mixed flood load``):
 * ``mixed``: the issue's query mix on a zone of ``--records`` records
   (70% A hits, 10% AAAA, 10% NXDOMAIN of random names, 5% wildcard, 5% CNAME).
 * ``flood``: a random-subdomain flood, every query a new non-existent name.
-* ``load``: time until the zone answers, and RSS/PSS/peak RSS once loaded, for
-  each of ``--load-records`` (default 100000; add 1000000 for the big one).
+* ``load``: time until the zone answers (``load s``), until the server is idle
+  (``idle s``: Seawall builds its answers in the background after loading), and
+  RSS/PSS/peak RSS then, for each of ``--load-records`` (default 100000; add
+  1000000 for the big one).
+
+Before the query runs every server is left to go idle, so the figures are
+the steady state.
 
 Every run is bounded: ``--duration`` seconds per dnsperf run (default 10),
 ``--rounds`` rounds interleaved across servers, a timeout on every start.
@@ -153,7 +158,8 @@ def bench_load(records: int, names: list[str], work: Path, args: argparse.Namesp
         try:
             server.start(timeout=args.load_timeout)
             time.sleep(0.5)  # let a forked child settle
-            out[server.name] = {"load_s": server.load_seconds, **memory_kib(server.pid)}
+            out[server.name] = {"load_s": server.load_seconds,
+                                "idle_s": server.settled_seconds, **memory_kib(server.pid)}
         except (TimeoutError, RuntimeError) as exc:
             out[server.name] = {"load_s": None, "error": str(exc)[:300]}
         finally:
@@ -188,13 +194,14 @@ def table(results: dict) -> str:
                          f"{results['flood']['seawall']['cpu_us_per_answer'] / hit:.2f}")
     for records, per_server in results.get("load", {}).items():
         lines.append(f"\nzone load: {records} records")
-        lines.append(f"{'server':10s} {'load s':>8s} {'RSS MiB':>8s} {'PSS MiB':>8s} "
-                     f"{'peak MiB':>9s}")
+        lines.append(f"{'server':10s} {'load s':>8s} {'idle s':>7s} {'RSS MiB':>8s} "
+                     f"{'PSS MiB':>8s} {'peak MiB':>9s}")
         for name, r in per_server.items():
             if r.get("load_s") is None:
                 lines.append(f"{name:10s} failed: {r.get('error', '')[:60]}")
                 continue
-            lines.append(f"{name:10s} {r['load_s']:8.2f} {r['rss_kib'] / 1024:8.1f} "
+            lines.append(f"{name:10s} {r['load_s']:8.2f} {r.get('idle_s', 0):7.2f} "
+                         f"{r['rss_kib'] / 1024:8.1f} "
                          f"{r['pss_kib'] / 1024:8.1f} {r['peak_rss_kib'] / 1024:9.1f}")
     return "\n".join(lines)
 

@@ -131,6 +131,7 @@ class Server:
     port: int = 0
     proc: subprocess.Popen | None = None
     load_seconds: float = 0.0
+    settled_seconds: float = 0.0
     extra: tuple[str, ...] = ()
 
     def argv(self) -> list[str]:
@@ -157,10 +158,21 @@ class Server:
                                    f"{self.log_path.read_text(errors='replace')[-2000:]}")
             if answers(self.port, probe):
                 self.load_seconds = time.monotonic() - started
+                self.settle(started, deadline)
                 return
             time.sleep(0.02)
         self.stop()
         raise TimeoutError(f"{self.name} did not answer within {timeout:.0f} s")
+
+    def settle(self, started: float, deadline: float) -> None:
+        """Wait until the server is idle (Seawall builds answers in the background)."""
+        self.settled_seconds = self.load_seconds
+        while time.monotonic() < deadline:
+            before = cpu_seconds(self.pid)
+            time.sleep(0.5)
+            if cpu_seconds(self.pid) - before < 0.05:
+                self.settled_seconds = time.monotonic() - started - 0.5
+                return
 
     @property
     def pid(self) -> int:

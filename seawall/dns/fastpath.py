@@ -33,6 +33,15 @@ mechanisms, both bounded in memory:
   slow path answers. ``tests/dns/test_fastpath.py`` checks byte identity
   with the slow path on many names.
 
+* **Answer bodies.** What follows the question in a response does not depend
+  on the query's shape (RD, EDNS payload, DO, transport) as long as every
+  record fits: only the header bits and the OPT record do. So each complete
+  answer the engine makes for an existing name is also kept by name and type,
+  and serves every other shape of the same question. After a ZoneSet swap
+  (or at start) the bodies of every name and type in the zones are built in
+  the background, in small slices between I/O callbacks of the event loop,
+  so that first queries for a name are hits too. Bounded in number.
+
 Example::
 
     fast = FastPath(responder, entries=100_000)
@@ -41,18 +50,25 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Iterator
 from itertools import islice
 from typing import TYPE_CHECKING
 
 from ..zones.model import DNAME, WILDCARD
 from .engine import Answer, resolve
-from .query import parse_query
+from .query import Query, parse_query
 from .wire import Encoder
 
 if TYPE_CHECKING:
     from .responder import Responder
 
+log = logging.getLogger("seawall.dns")
 IN = 1
+CNAME_TYPE = 5
+WARM_SKIP = {46, 47, 50}        # RRSIG, NSEC, NSEC3: asked with DO, rarely on their own
+WARM_SLICE = 32                 # questions warmed per event-loop turn
 NOT_ANSWERED_BY_ENGINE = {251, 252, 253, 254}   # IXFR, AXFR, MAILB, MAILA
 PLAIN_QUESTION = b"\x00\x01\x00\x00\x00\x00"   # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
 # Record types whose rdata names dnspython compresses (RFC 3597 §4: the RFC 1035 types).
@@ -113,8 +129,15 @@ class FastPath:
         self.templates: dict[tuple, object] = {}
         self.zoneset = responder.zoneset
         self.encoder = Encoder()
+        self.bodies: dict[bytes, tuple[int, bytes, bytes]] = {}
+        self.body_limit = max(2 * entries, 0)
+        self.udp_payload = responder.settings.udp_payload
+        self._opt = {dnssec_ok: b"\x00\x00\x29" + self.udp_payload.to_bytes(2, "big")
+                     + bytes((0, 0, dnssec_ok, 0, 0, 0)) for dnssec_ok in (0, 0x80)}
+        self._warming: object = None
         # Counters for benchmarks and tests: how queries were answered here.
         self.template_hits = 0
+        self.body_hits = 0
         self.template_builds = 0
 
     def reset(self) -> None:
@@ -124,6 +147,8 @@ class FastPath:
         self.templates = {}
         self.zoneset = self.responder.zoneset
         self.encoder = Encoder()
+        self.bodies = {}
+        self._start_warming()
 
     # ----------------------------------------------------------- answers
 
@@ -145,7 +170,100 @@ class FastPath:
         if wire[qend + 2:qend + 4] != b"\x00\x01" or \
                 (wire[qend] == 0 and wire[qend + 1] in NOT_ANSWERED_BY_ENGINE):
             return None
+        entry = self.bodies.get(lowered + wire[qend:qend + 2])
+        if entry is not None:
+            return self._from_body(wire, tcp, qend, entry)
         return self._synthesize(wire, tcp, qend, lowered)
+
+    # ------------------------------------------------------------- bodies
+
+    def remember_body(self, query: Query, response: bytes) -> None:
+        """Keep what follows the question of a complete answer (see module doc)."""
+        if self.body_limit <= 0 or query.qclass != IN:
+            return
+        if len(self.bodies) >= self.body_limit:
+            self.bodies = dict(islice(self.bodies.items(),
+                                      max(1, len(self.bodies) // EVICT_FRACTION), None))
+        start = 12 + len(query.qname_wire) + 4
+        end = len(response) - 11 if query.has_edns else len(response)
+        arcount = int.from_bytes(response[10:12], "big") - (1 if query.has_edns else 0)
+        self.bodies[query.qname_wire.lower() + query.qtype.to_bytes(2, "big")] = (
+            int.from_bytes(response[2:4], "big") & 0x040F,
+            response[6:10] + arcount.to_bytes(2, "big"), response[start:end])
+
+    def _from_body(self, wire: bytes, tcp: bool, qend: int,
+                   entry: tuple[int, bytes, bytes]) -> bytes | None:
+        """render_answer's bytes for this query shape, from a kept body."""
+        bits, counts, body = entry
+        self.body_hits += 1
+        if len(wire) > qend + 4:     # an OPT (the plain shape has no other record)
+            payload = max(512, (wire[qend + 7] << 8) | wire[qend + 8])
+            limit = 65535 if tcp else min(payload, self.udp_payload)
+            opt = self._opt[wire[qend + 11] & 0x80]
+            counts = counts[:4] + (int.from_bytes(counts[4:6], "big") + 1).to_bytes(2, "big")
+        else:
+            limit = 65535 if tcp else 512
+            opt = b""
+        if qend + 4 + len(body) + len(opt) > limit:
+            return None
+        flags = 0x8000 | ((wire[2] & 0x01) << 8) | bits
+        response = (wire[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + counts
+                    + wire[12:qend + 4] + body + opt)
+        self.remember(wire, tcp, response)
+        return response
+
+    def _start_warming(self) -> None:
+        """Build the bodies of every name and type, a slice per event-loop turn."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop (tests, tools): nothing runs in the background
+        items = self._warm_items()
+        self._warming = items
+        loop.call_soon(self._warm_slice, loop, items)
+
+    def _warm_slice(self, loop: asyncio.AbstractEventLoop, items: Iterator) -> None:
+        if self._warming is not items or len(self.bodies) >= self.body_limit:
+            return  # a newer ZoneSet took over, or the table is full
+        done = 0
+        for item in islice(items, WARM_SLICE):
+            self._warm_one(*item)
+            done += 1
+        if done == WARM_SLICE:
+            loop.call_soon(self._warm_slice, loop, items)
+        else:
+            self._warming = None
+            log.debug("warmed: bodies=%d", len(self.bodies))
+
+    def warm_all(self) -> int:
+        """Build every body now (tools and tests); the number of questions warmed."""
+        count = 0
+        for item in self._warm_items():
+            self._warm_one(*item)
+            count += 1
+        return count
+
+    def _warm_items(self) -> Iterator[tuple[bytes, int]]:
+        for zone in list(self.zoneset):
+            for node in zone.nodes():
+                if node.is_occluded or not node.rrsets:
+                    continue
+                types = [t for t in node.rrsets if t not in WARM_SKIP]
+                if CNAME_TYPE in node.rrsets:
+                    types += [1, 28]     # A and AAAA are what gets asked of an alias
+                name = node.name.to_wire().lower()
+                for qtype in types:
+                    yield name, qtype
+
+    def _warm_one(self, name: bytes, qtype: int) -> None:
+        if name + qtype.to_bytes(2, "big") in self.bodies:
+            return
+        wire = (b"\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" + name
+                + qtype.to_bytes(2, "big") + b"\x00\x01")
+        try:
+            self.responder._query(parse_query(wire), True, None)  # keeps the body
+        except Exception:
+            log.debug("warming failed: name=%r type=%d", name, qtype, exc_info=True)
 
     def remember(self, wire: bytes, tcp: bool, response: bytes) -> None:
         """Keep the slow path's ``response`` to ``wire`` (a plain QUERY of class IN)."""

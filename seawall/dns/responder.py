@@ -26,7 +26,7 @@ import dns.rdatatype
 import dns.rrset
 
 from ..zones.zoneset import ZoneSet
-from .engine import Answer, resolve
+from .engine import Answer, Outcome, resolve
 from .fastpath import FastPath
 from .wire import Unsupported
 from .query import AA, RD, Drop, FormError, Query, parse_query, read_header
@@ -147,9 +147,13 @@ class Responder:
         """``render_answer``, through the fast encoder when it can (same bytes)."""
         if self.settings.fast_path:
             try:
-                return self.fast.encoder.encode(query, qname, answer, limit, payload)
+                response = self.fast.encoder.encode(query, qname, answer, limit, payload)
             except Unsupported:
                 pass
+            else:
+                if self.fast.encoder.complete and answer.outcome is not Outcome.NXDOMAIN:
+                    self.fast.remember_body(query, response)
+                return response
         return render_answer(query, qname, answer, limit, payload)
 
     def _limit(self, query: Query, tcp: bool) -> int:

@@ -48,6 +48,7 @@ class Encoder:
         self.name_keys: dict[int, tuple[dns.name.Name, list[tuple[bytes, ...]]]] = {}
         self.cache_limit = cache_limit
         self._qname: tuple[object, list[tuple[bytes, ...]]] = (None, [])
+        self.complete = False
 
     def encode(self, query: Query, qname: dns.name.Name, answer: Answer, max_size: int,
                edns_payload: int) -> bytes:
@@ -64,7 +65,7 @@ class Encoder:
         if len(out) > limit:
             raise Unsupported("question alone too big")
         counts = [1, 0, 0, 0]
-        truncated = False
+        truncated = dropped = False
         for section, rrsets in ((1, answer.answer), (2, answer.authority)):
             for rrset in rrsets:
                 try:
@@ -82,6 +83,7 @@ class Encoder:
                     if index < answer.required_additional:
                         truncated = True
                         break
+                    dropped = True
         if query.has_edns:
             # render.add_opt: version 0, our payload, DO echoed, extended rcode.
             ednsflags = ((answer.rcode >> 4) << 24) | (query.edns_flags & 0x8000)
@@ -90,6 +92,8 @@ class Encoder:
             counts[3] += 1
         if truncated:
             flags |= TC
+        # Every record the engine gave is in: the same records fit any larger limit.
+        self.complete = not truncated and not dropped
         out[0:12] = (query.id.to_bytes(2, "big") + flags.to_bytes(2, "big")
                      + counts[0].to_bytes(2, "big") + counts[1].to_bytes(2, "big")
                      + counts[2].to_bytes(2, "big") + counts[3].to_bytes(2, "big"))

@@ -46,6 +46,11 @@ out       CNAME www.elsewhere.test.
 *.big     TXT   "1123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
 *.big     TXT   "2123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
 *.big     TXT   "3123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+bigtxt    TXT   "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+bigtxt    TXT   "1123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+bigtxt    TXT   "2123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+bigtxt    TXT   "3123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+bigtxt    TXT   "4123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
 a.b.c.ent A     192.0.2.9
 deleg     NS    ns.deleg
 ns.deleg  A     192.0.2.201
@@ -136,6 +141,25 @@ def test_many_names_byte_identical(zoneset: ZoneSet) -> None:
     # The templates did their share, and the cache stayed within its bound.
     assert fast.fast.template_hits > 500
     assert len(fast.fast.udp) <= 50 and len(fast.fast.tcp) <= 50
+
+
+def test_warmed_bodies_serve_every_shape(zoneset: ZoneSet) -> None:
+    """Bodies built ahead of time (as after a swap) answer any shape identically."""
+    fast, slow = responders(zoneset)
+    assert fast.fast.warm_all() > 10
+    rng = random.Random(13)
+    existing = ["www.example.test.", "alias.example.test.", "mail.example.test.",
+                "example.test.", "ns1.example.test.", "a.b.c.ent.example.test.",
+                "c.ent.example.test.", "ns.deleg.example.test.", "h.child.example.test.",
+                "child.example.test.", "out.example.test.", "x.apex.test.", "apex.test.",
+                "deleg.example.test.", "dn.example.test.", "bigtxt.example.test.",
+                "bigtxt.example.test."]
+    for _ in range(1500):
+        qname = rng.choice(existing)
+        qname = random_case(qname, rng) if rng.random() < 0.3 else qname
+        wire = query_wire(qname, rng.choice(QTYPES), rng)
+        check_same(fast, slow, wire, rng.choice([UDP, UDP, TCP]))
+    assert fast.fast.body_hits > 100
 
 
 def test_case_variants_share_one_entry(zoneset: ZoneSet) -> None:
