@@ -64,6 +64,7 @@ class TcpProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: tuple | None = None
         self.idle: asyncio.TimerHandle | None = None
+        self.paused = False  # the client is not reading its answers
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -84,8 +85,11 @@ class TcpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        self._answer_buffered()
+
+    def _answer_buffered(self) -> None:
         buffer = self.buffer
-        while len(buffer) >= 2 and self.transport is not None:
+        while len(buffer) >= 2 and self.transport is not None and not self.paused:
             size = (buffer[0] << 8) | buffer[1]
             if size == 0 or size > self.server.max_message:
                 # Nothing sensible can follow a zero or oversized length: close.
@@ -102,6 +106,21 @@ class TcpProtocol(asyncio.Protocol):
             # Only a complete message buys more time: a client dribbling out a
             # partial length or message is closed when the idle timeout runs out.
             self._arm_idle()
+
+    def pause_writing(self) -> None:
+        """Pipelining with a bound (RFC 7766 §6.2.1.1): a client that does not read
+        its answers gets no more of its queries read, so our output buffer for it
+        stays near asyncio's high-water mark instead of growing with every query."""
+        self.paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.transport is not None:
+            self._arm_idle()  # the client read its answers: it is not idle
+            self.transport.resume_reading()
+            self._answer_buffered()
 
     def eof_received(self) -> bool | None:
         return None  # close our side too once the answers are written

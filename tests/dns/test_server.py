@@ -11,6 +11,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -389,6 +390,45 @@ def test_tcp_pipelining(server):
     assert set(answered) == set(queries)
     assert rcode_of(answered[1002]) == "NXDOMAIN"
     assert len(answered[1004].answer[0]) == 8
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_tcp_client_that_does_not_read_cannot_grow_our_buffers(server):
+    """RFC 7766 §6.2.1.1 pipelining, bounded: 30000 queries for a 1.7 KB answer sent
+    without reading would buffer ~50 MB of answers; the server stops reading instead,
+    and every answer still arrives once the client reads."""
+    wire = dns.message.make_query("big.example.test.", "TXT").to_wire()
+    count = 30_000
+    stream = (len(wire).to_bytes(2, "big") + wire) * count
+    with socket.create_connection(server.addr, timeout=20) as sock:
+        before = rss_kib(server.pid)
+        sender = threading.Thread(target=sock.sendall, args=(stream,), daemon=True)
+        sender.start()
+        time.sleep(0.5)  # within the 1 s idle timeout: a client that never reads is closed
+        grown = rss_kib(server.pid) - before
+        answers = 0
+        pending = bytearray()
+        while answers < count:
+            chunk = sock.recv(1 << 20)
+            assert chunk, f"closed after {answers} answers"
+            pending += chunk
+            offset = 0
+            while len(pending) - offset >= 2:
+                size = int.from_bytes(pending[offset:offset + 2], "big")
+                if len(pending) - offset < 2 + size:
+                    break
+                offset += 2 + size
+                answers += 1
+            del pending[:offset]
+        sender.join(timeout=10)
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
 
 
 def test_tcp_message_split_across_segments(server):
