@@ -111,13 +111,14 @@ class App:
         if self.metrics is not None:
             host, port = parse_listen(self.config.metrics.listen)
             await self.metrics.start(host, port)
-        # Every privileged socket is open: give up root if configured to.
-        drop_privileges(self.config.user, self.config.group)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         if ready_file is not None:
             _write_ready(ready_file, self)
+        # Every privileged socket is open: give up root if configured to.
+        drop_privileges(self.config.user, self.config.group,
+                        self.config.path(self.config.state_dir))
         log.info("serving: zones=%d pid=%d", len(self.zoneset), os.getpid())
         await self._stopping.wait()
         log.info("stopping: draining connections")

@@ -13,6 +13,7 @@ import grp
 import logging
 import os
 import pwd
+from pathlib import Path
 
 from .errors import ConfigError
 
@@ -36,8 +37,12 @@ def resolve_ids(user: str | None, group: str | None) -> tuple[int | None, int | 
     return uid, gid
 
 
-def drop_privileges(user: str | None, group: str | None) -> None:
-    """Become ``user``/``group`` for good (group first, while we still may)."""
+def drop_privileges(user: str | None, group: str | None, state_dir: Path | None = None) -> None:
+    """Become ``user``/``group`` for good (group first, while we still may).
+
+    The state directory (snapshots, events, control socket) is handed to the
+    new owner first, so the server can keep writing it, and closed to others.
+    """
     if not user and not group:
         return
     uid, gid = resolve_ids(user, group)
@@ -45,9 +50,19 @@ def drop_privileges(user: str | None, group: str | None) -> None:
         if (uid is None or uid == os.geteuid()) and (gid is None or gid == os.getegid()):
             return
         raise ConfigError("user/group is set but the server is not running as root")
+    if state_dir is not None and state_dir.is_dir():
+        _hand_over(state_dir, uid if uid is not None else -1, gid if gid is not None else -1)
     if gid is not None:
         os.setgroups([gid])
         os.setresgid(gid, gid, gid)
     if uid is not None:
         os.setresuid(uid, uid, uid)
     log.info("privileges dropped: uid=%d gid=%d", os.getuid(), os.getgid())
+
+
+def _hand_over(directory: Path, uid: int, gid: int) -> None:
+    """chown the state directory tree to the serving user; no access for others."""
+    for path in [directory, *directory.rglob("*")]:
+        if not path.is_symlink():
+            os.chown(path, uid, gid)
+    directory.chmod(0o750)
