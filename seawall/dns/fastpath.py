@@ -68,6 +68,7 @@ log = logging.getLogger("seawall.dns")
 IN = 1
 CNAME_TYPE = 5
 WARM_SKIP = {46, 47, 50}        # RRSIG, NSEC, NSEC3: asked with DO, rarely on their own
+BODY_DO = {0: b"\x00", 0x80: b"\x80"}
 WARM_SLICE = 32                 # questions warmed per event-loop turn
 NOT_ANSWERED_BY_ENGINE = {251, 252, 253, 254}   # IXFR, AXFR, MAILB, MAILA
 PLAIN_QUESTION = b"\x00\x01\x00\x00\x00\x00"   # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
@@ -170,10 +171,11 @@ class FastPath:
         if wire[qend + 2:qend + 4] != b"\x00\x01" or \
                 (wire[qend] == 0 and wire[qend + 1] in NOT_ANSWERED_BY_ENGINE):
             return None
-        entry = self.bodies.get(lowered + wire[qend:qend + 2])
+        dnssec_ok = wire[qend + 11] & 0x80 if len(wire) > qend + 4 else 0
+        entry = self.bodies.get(lowered + wire[qend:qend + 2] + BODY_DO[dnssec_ok])
         if entry is not None:
             return self._from_body(wire, tcp, qend, entry)
-        return self._synthesize(wire, tcp, qend, lowered)
+        return self._synthesize(wire, tcp, qend, lowered, dnssec_ok)
 
     # ------------------------------------------------------------- bodies
 
@@ -187,7 +189,10 @@ class FastPath:
         start = 12 + len(query.qname_wire) + 4
         end = len(response) - 11 if query.has_edns else len(response)
         arcount = int.from_bytes(response[10:12], "big") - (1 if query.has_edns else 0)
-        self.bodies[query.qname_wire.lower() + query.qtype.to_bytes(2, "big")] = (
+        # RFC 3225: with DO a signed zone's answers carry signatures; another key.
+        key = query.qname_wire.lower() + query.qtype.to_bytes(2, "big") + \
+            BODY_DO[0x80 if query.dnssec_ok else 0]
+        self.bodies[key] = (
             int.from_bytes(response[2:4], "big") & 0x040F,
             response[6:10] + arcount.to_bytes(2, "big"), response[start:end])
 
@@ -256,7 +261,7 @@ class FastPath:
                     yield name, qtype
 
     def _warm_one(self, name: bytes, qtype: int) -> None:
-        if name + qtype.to_bytes(2, "big") in self.bodies:
+        if name + qtype.to_bytes(2, "big") + BODY_DO[0] in self.bodies:
             return
         wire = (b"\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" + name
                 + qtype.to_bytes(2, "big") + b"\x00\x01")
@@ -287,8 +292,13 @@ class FastPath:
 
     # --------------------------------------------------------- templates
 
-    def _synthesize(self, wire: bytes, tcp: bool, qend: int, lowered: bytes) -> bytes | None:
-        """Answer from a template if the name has no node in its zone (see module doc)."""
+    def _synthesize(self, wire: bytes, tcp: bool, qend: int, lowered: bytes,
+                    dnssec_ok: int) -> bytes | None:
+        """Answer from a template if the name has no node in its zone (see module doc).
+
+        Not for DO queries to signed zones: their denial of existence (NSEC,
+        NSEC3) and wildcard proofs depend on the name itself (RFC 4035 §3.1.3).
+        """
         labels = []
         starts = []
         offset = 0
@@ -301,7 +311,7 @@ class FastPath:
             offset += length + 1
         labels.append(b"")
         zone = self.zoneset.zone_for_key(tuple(labels))
-        if zone is None:
+        if zone is None or (dnssec_ok and getattr(zone, "is_signed", True)):
             return None
         node = zone.apex
         for index in range(len(labels) - len(zone.origin_key) - 1, -1, -1):
@@ -375,7 +385,8 @@ class FastPath:
         response = self.responder._query(query, tcp, None)
         if response is None:
             return None
-        answer: Answer = resolve(self.zoneset, query.qname, query.qtype)
+        answer: Answer = resolve(self.zoneset, query.qname, query.qtype,
+                                 dnssec=query.dnssec_ok)
         extra = 1 if query.has_edns else 0
         return response, (sum(len(r) for r in answer.answer),
                           sum(len(r) for r in answer.authority),

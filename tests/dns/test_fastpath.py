@@ -12,6 +12,9 @@ size limits, names near 255 octets.
 from __future__ import annotations
 
 import random
+import shutil
+import sys
+from pathlib import Path
 
 import dns.flags
 import dns.message
@@ -21,9 +24,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import zone_from_text
+from conftest import require_tool, zone_from_text
 from seawall.dns.responder import TCP, UDP, Responder, ResponderSettings
+from seawall.zones.loader import load_zone_file
 from seawall.zones.zoneset import ZoneSet
+
+DNSSEC_HELPERS = Path(__file__).resolve().parents[1] / "dnssec"
 
 PARENT = """$TTL 3600
 @         SOA   ns1.sub hostmaster.rname 7 7200 3600 1209600 300
@@ -230,3 +236,30 @@ def test_types_seen(zoneset: ZoneSet) -> None:
     response = dns.message.from_wire(fast.respond(query_wire("q.big.example.test.", "TXT", rng),
                                                   TCP))
     assert response.answer and response.answer[0].rdtype == dns.rdatatype.TXT
+
+
+@pytest.mark.parametrize("nsec3", [False, True])
+def test_signed_zone_with_and_without_do(tmp_path, nsec3: bool) -> None:
+    """Signed answers (RRSIG, NSEC/NSEC3 proofs that depend on the name) stay exact."""
+    require_tool("dnssec-signzone")
+    if str(DNSSEC_HELPERS) not in sys.path:
+        sys.path.insert(0, str(DNSSEC_HELPERS))
+    from dnssec_signing import sign_zone
+
+    text = PARENT.replace("dn        DNAME example.net.\n", "").replace("child     NS    ns1\n", "")
+    signed = sign_zone(text, "example.test.", tmp_path / "sign", nsec3=nsec3)
+    target = tmp_path / "example.test.zone"
+    shutil.copy(signed, target)
+    loaded = load_zone_file(target, strict=False)
+    assert loaded.zone is not None and loaded.zone.is_signed, loaded.problems
+    zoneset = ZoneSet([loaded.zone])
+    fast, slow = responders(zoneset)
+    fast.fast.warm_all()
+    rng = random.Random(17)
+    for qname in names(rng, 600):
+        if "apex.test" in qname or "child" in qname or "dn." in qname:
+            continue
+        query = dns.message.make_query(qname, rng.choice(QTYPES), use_edns=0,
+                                       want_dnssec=rng.random() < 0.7, payload=4096)
+        query.id = rng.randrange(65536)
+        check_same(fast, slow, query.to_wire(), rng.choice([UDP, TCP]))
