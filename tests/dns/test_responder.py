@@ -10,6 +10,7 @@ from __future__ import annotations
 import dns.flags
 import dns.message
 import dns.rcode
+import dns.rdatatype
 import dnslib
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -110,3 +111,17 @@ def test_cache_does_not_leak_between_edns_and_plain(responder):
     with_edns = dns.message.make_query("www.example.test.", "A", use_edns=0).to_wire()
     for wire, edns in ((with_edns, 0), (plain, -1), (with_edns, 0), (plain, -1)):
         assert decode_twice(responder.respond(wire, UDP)).edns == edns
+
+
+@pytest.mark.parametrize("first, second", [("HTTPS", "TYPE97"), ("TYPE90", "TYPE122"),
+                                           ("TYPE97", "HTTPS")])
+def test_cache_keeps_types_apart_that_differ_by_an_ascii_case_bit(first, second):
+    """Only the name is case-insensitive (RFC 4343); QTYPE 65 is not QTYPE 97."""
+    zone = zone_from_text("example.test.", ZONE + 'www HTTPS 1 . alpn="h2"\n'
+                                                  "www TYPE97 \\# 4 01020304\n")
+    responder = Responder(ZoneSet([zone]))
+    for qtype in (first, second, first, second):
+        wire = dns.message.make_query("WWW.example.test.", qtype).to_wire()
+        message = decode_twice(responder.respond(wire, UDP))
+        assert message.question[0].rdtype == dns.rdatatype.from_text(qtype)
+        assert [r.rdtype for r in message.answer] in ([], [dns.rdatatype.from_text(qtype)])
