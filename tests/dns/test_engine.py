@@ -203,7 +203,7 @@ TABLE = [
     row("*.wild", "A", NOERROR, True, {"*.wild.example.test. 3600 A 192.0.2.100"},
         id="RFC4592-2.1.1-wildcard-name-itself"),
     row("host.wild", "MX", NOERROR, True, {"host.wild.example.test. 3600 MX 10 mail.example.test."},
-        {None}, {"mail.example.test. 3600 A 192.0.2.25"},
+        None, {"mail.example.test. 3600 A 192.0.2.25"},
         id="RFC4592-3.3.1-wildcard-mx-additional"),
     # --- RFC 1034 §3.6 / RFC 2782: additional addresses for NS, MX, SRV targets.
     row("", "NS", NOERROR, True,
@@ -243,7 +243,7 @@ def test_answers(zoneset, qname, qtype, rcode, aa, answer, authority, additional
     assert result.aa == aa
     if answer is not None:
         assert texts(result.answer) == answer
-    if authority is not None and authority != {None}:
+    if authority is not None:
         assert texts(result.authority) == set(authority)
     if additional is not None:
         assert texts(result.additional) == set(additional)
