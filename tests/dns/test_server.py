@@ -107,8 +107,10 @@ def parse_dig(output: str) -> dict:
         if match:
             current = match[1]
             continue
-        if not line.strip() or line.startswith(";"):
-            current = None if not line.strip() else current
+        if not line.strip():
+            current = None
+            continue
+        if line.startswith(";"):
             continue
         if current is not None:
             name, ttl, _cls, rdtype, rdata = line.split(None, 4)
@@ -132,7 +134,7 @@ def run_client(tool: str, options: list[str], server: SeawallProcess, *query: st
     out = subprocess.run([tool, "-p", str(port), f"@{host}", "+norec", "+time=3", retries,
                           *options, *query], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stdout + out.stderr
-    return parse_dig(out.stdout)
+    return {**parse_dig(out.stdout), "output": out.stdout + out.stderr}
 
 
 @pytest.mark.interop
@@ -162,6 +164,7 @@ def test_client_follows_truncation_to_tcp(server, tool):
     """RFC 1035 §4.2.1 / RFC 7766 §5: the client retries over TCP and gets every record."""
     result = run_client(tool, ["+noedns"], server,
                         "big.example.test", "TXT")
+    assert re.search(r"[Tt]runcated.*retrying (in|over) TCP", result["output"]), result["output"]
     assert result["status"] == "NOERROR"
     assert len(result["ANSWER"]) == 8
 
