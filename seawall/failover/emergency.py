@@ -25,6 +25,7 @@ from ..zones.loader import load_directory
 from ..zones.model import Zone, build_zone
 from ..zones.problems import Location
 from ..zones.reader import Record
+from ..zones.signatures import check_dnssec
 
 log = logging.getLogger("seawall.failover")
 SOA = dns.rdatatype.SOA
@@ -45,7 +46,13 @@ def load_emergency(directory: Path, *, strict: bool = True) -> dict[dns.name.Nam
             if not problem.is_error:
                 log.warning("emergency zone problem: %s", problem)
         if loaded.ok and loaded.zone is not None:
-            zones[loaded.zone.origin] = loaded.zone
+            # A signed emergency zone must validate: signatures that verify with
+            # its own keys, none expired, chains whole (DNSSEC through failover).
+            signed = [p for p in check_dnssec(loaded.zone, loaded.records) if p.is_error]
+            if signed:
+                problems += [str(p) for p in signed[:5]]
+            else:
+                zones[loaded.zone.origin] = loaded.zone
         else:
             problems += [str(p) for p in loaded.errors] or [f"{loaded.path}: cannot be loaded"]
     if problems:
@@ -67,7 +74,9 @@ def cap_ttls(zone: Zone, cap: int | None) -> Zone:
     for rrset in zone.rrsets():
         ttl = min(rrset.ttl, cap)
         for rdata in rrset:
-            if rdata.rdtype == SOA:
+            if rdata.rdtype == SOA and not zone.is_signed:
+                # A signed SOA cannot change without breaking its RRSIG; lower
+                # TTLs are fine for validators (RFC 4035 §5.3.3).
                 rdata = rdata.replace(minimum=min(rdata.minimum, cap))
             records.append(Record(rrset.name, ttl, rdata, location))
     return build_zone(zone.origin, records, source=zone.source)

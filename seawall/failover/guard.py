@@ -5,7 +5,9 @@ Bad data is a failure too (DESIGN principle 2). A version is rejected when
 * it fails the checks of ``seawall check`` (the backend delivered no zone);
 * its SOA serial does not move forward in RFC 1982 serial arithmetic;
 * it deletes more than ``max_delete_ratio`` of the RRsets served now, or
-  changes (adds, deletes or modifies) more than ``max_change_ratio`` of them.
+  changes (adds, deletes or modifies) more than ``max_change_ratio`` of them;
+* it is signed and its signatures have expired, or its KSKs no longer match
+  the DS of the version served now (DNSSEC must stay valid through changes).
 
 The reasons name the numbers, e.g. ``would delete 9120 of 10000 RRsets
 (91% > 30%)``, because the operator deciding whether to ``accept`` it needs
@@ -14,6 +16,7 @@ them. The SOA itself is left out of the counts: it changes every time.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import dns.rdatatype
@@ -21,6 +24,7 @@ import dns.rrset
 
 from ..backends.base import Version
 from ..zones.model import Zone
+from ..zones.signatures import earliest_expiry, keeps_trust_chain
 
 SOA = dns.rdatatype.SOA
 SERIAL_HALF = 2**31
@@ -86,12 +90,12 @@ def judge(current: Zone | None, version: Version, limits: Limits) -> Verdict:
         shown = "; ".join(str(p) for p in errors[:3])
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         return Verdict(False, [f"fails validation with {len(errors)} error(s): {shown}{more}"])
+    reasons = _dnssec_reasons(current, new)
     if current is None:
-        return Verdict(True)
-    reasons = []
+        return Verdict(not reasons, reasons)
     change = diff(current, new)
     if new.serial == current.serial and not change.changed and new.soa == current.soa:
-        return Verdict(True, diff=change, unchanged=True)
+        return Verdict(not reasons, reasons, diff=change, unchanged=not reasons)
     if not serial_gt(new.serial, current.serial):
         how = "is the same as" if new.serial == current.serial else "is not after"
         reasons.append(f"serial {new.serial} {how} the served serial {current.serial} "
@@ -107,6 +111,24 @@ def judge(current: Zone | None, version: Version, limits: Limits) -> Verdict:
                            f"(+{change.added} -{change.deleted} ~{change.modified}: "
                            f"{ratio:.0%} > {limits.max_change_ratio:.0%})")
     return Verdict(not reasons, reasons, change)
+
+
+def _dnssec_reasons(current: Zone | None, new: Zone, now: float | None = None) -> list[str]:
+    """A signed version that validators would reject is bad data (RFC 4035 §5).
+
+    Its signatures must not have expired, and its KSKs must still match the
+    DS that the parent holds for the version served now.
+    """
+    reasons = []
+    if new.is_signed:
+        now = time.time() if now is None else now
+        first = earliest_expiry(new)
+        if first is not None and first < now:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first))
+            reasons.append(f"signatures expired at {stamp}")
+    if current is not None and current.is_signed and not keeps_trust_chain(current, new):
+        reasons.append("its DNSKEY set no longer matches the DS of the served version's KSKs")
+    return reasons
 
 
 def _rrsets(zone: Zone) -> dict[tuple, dns.rrset.RRset]:

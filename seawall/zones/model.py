@@ -149,8 +149,11 @@ class Zone:
             stack.extend(node.children.values())
 
     def rrsets(self) -> Iterator[dns.rrset.RRset]:
-        """Every RRset of the zone, signatures included."""
+        """Every RRset of the zone, signatures and the NSEC3 chain included."""
         for node in self.nodes():
+            yield from node.rrsets.values()
+            yield from node.rrsigs.values()
+        for node in self.nsec3_nodes.values():
             yield from node.rrsets.values()
             yield from node.rrsigs.values()
 
