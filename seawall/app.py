@@ -27,6 +27,7 @@ from .config import Config, parse_listen
 from .dns.responder import Responder, ResponderSettings
 from .dns.rrl import RateLimiter
 from .dns.server import DnsServer
+from .failover.control import ControlServer
 from .failover.service import FailoverService
 from .metrics import MetricsServer, QueryStats
 from .privileges import drop_privileges
@@ -58,6 +59,7 @@ class App:
                                               if config.rrl.enabled else None),
                                 stats=self.query_stats)
         self.metrics = MetricsServer(self, self.unready_zones) if config.metrics.listen else None
+        self.control = ControlServer(self)   # seawall failover, seawall reload
         self._stopping: asyncio.Event | None = None
 
     @property
@@ -111,6 +113,7 @@ class App:
         if self.metrics is not None:
             host, port = parse_listen(self.config.metrics.listen)
             await self.metrics.start(host, port)
+        await self.control.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
@@ -122,6 +125,7 @@ class App:
         log.info("serving: zones=%d pid=%d", len(self.zoneset), os.getpid())
         await self._stopping.wait()
         log.info("stopping: draining connections")
+        await self.control.stop()
         await self.failover.stop()
         await self.server.stop(grace=1.5)
         if self.metrics is not None:

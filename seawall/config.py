@@ -43,6 +43,10 @@ type are errors naming their line. Example::
       emergency_ttl_max: 300     # TTL cap in emergency state (null: none)
       stale_ttl_max: null        # TTL cap in stale state (null: none)
       require_emergency: true    # a served zone without an emergency file is an error
+    control:                     # what `seawall failover` and `seawall reload` talk to
+      enabled: true              # the Unix socket state_dir/control.sock (mode 0600)
+      listen: null               # e.g. "127.0.0.1:5380": also TCP on loopback, HMAC-signed
+      secret_file: null          # the shared secret of the TCP listener
 """
 
 from __future__ import annotations
@@ -177,6 +181,28 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class ControlConfig:
+    """The control channel of `seawall failover` and `seawall reload` (see seawall.failover.control)."""
+
+    enabled: bool = True                 # the Unix socket control.sock in state_dir, mode 0600
+    listen: str | None = None            # also a TCP listener on loopback (e.g. 127.0.0.1:5380), HMAC-signed requests only
+    secret_file: str | None = None       # file holding the TCP listener's shared secret (required with listen)
+    max_skew: Duration = Duration(30)    # a signed request whose timestamp is further off is refused
+
+    def validate(self) -> None:
+        if self.listen is None:
+            return
+        host, _ = parse_listen(self.listen)
+        if not (host == "localhost" or host.startswith("127.") or host == "::1"):
+            raise ConfigError(f"control.listen {self.listen!r} is not a loopback address "
+                              "(reach a remote server through an SSH tunnel)")
+        if not self.secret_file:
+            raise ConfigError("control.listen needs control.secret_file (the shared secret)")
+        if self.max_skew <= 0:
+            raise ConfigError("control.max_skew must be positive")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one server."""
 
@@ -200,6 +226,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig()) # Prometheus metrics and health endpoints
     user: str | None = None              # drop to this user once the sockets are open (root)
     group: str | None = None             # ... and this group (default: the user's)
+    control: ControlConfig = field(default_factory=ControlConfig) # the control channel of seawall failover
     base_dir: str = "."  # where relative paths are resolved: the config file's folder
 
     def path(self, value: str) -> Path:
@@ -216,6 +243,7 @@ class Config:
         for backend in self.backends:
             backend.validate()
         self.failover.validate()
+        self.control.validate()
 
     def backend_configs(self) -> tuple[BackendConfig, ...]:
         """The configured backends, or the embedded default: files on ``zones``."""

@@ -7,7 +7,7 @@ import sys
 
 from .. import __version__
 from ..errors import SeawallError
-from . import check, config, convert, diff, serve
+from . import check, config, convert, diff, failover, reload, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.register(commands)
     convert.register(commands)
     config.register(commands)
+    failover.register(commands)
+    reload.register(commands)
     return parser
 
 

@@ -1,0 +1,314 @@
+"""``seawall failover``: drive a running server's failover, and rehearse disasters.
+
+Every command talks to the server over its control channel (the Unix socket
+``control.sock`` in the state directory, found from ``--state-dir`` or
+``--config``, default ``.seawall``; or a signed TCP listener with
+``--connect`` and ``--secret-file``)::
+
+    seawall failover status [--json]
+    seawall failover force emergency|live (--zone Z | --all) --reason TEXT [--for 30m]
+    seawall failover release (--zone Z | --all)
+    seawall failover accept --zone Z
+    seawall failover history [--since 1h] [--zone Z] [--json]
+    seawall failover drill --scenario backend-down [--zone Z | --all] [--duration 30s]
+                           [--qps 200] [--report drill.md] [--dry-run] [--probe NAME/TYPE]
+
+Exit codes: 0 done; 1 a drill missed an objective; 2 refused (no server
+running, bad arguments, the server said no), always as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import Duration, load_config
+from ..errors import SeawallError
+from ..failover.control import ControlClient
+
+SCENARIOS = ("backend-down", "backend-hang", "backend-corrupt", "backend-wipe", "flap")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments: one line naming the problem, exit 2 (no usage block)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def duration(text: str) -> float:
+    try:
+        value = float(Duration.parse(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def connection_options() -> argparse.ArgumentParser:
+    """The options every command that talks to a server takes."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("which server")
+    group.add_argument("--state-dir", type=Path,
+                       help="the server's state directory (default: from --config, else .seawall)")
+    group.add_argument("--config", type=Path, help="the server's configuration file")
+    group.add_argument("--connect", metavar="HOST:PORT",
+                       help="a signed TCP control listener instead of the Unix socket")
+    group.add_argument("--secret-file", type=Path,
+                       help="the shared secret for --connect (default: control.secret_file "
+                            "of --config)")
+    return parent
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parent = connection_options()
+    cmd = commands.add_parser("failover", help="status, force, release, accept, history, drill",
+                              description="Drive the failover of a running server over its "
+                                          "control channel, and rehearse disasters.")
+    sub = cmd.add_subparsers(dest="action", metavar="ACTION", required=True,
+                             parser_class=OneLineParser)
+
+    status = sub.add_parser("status", parents=[parent], help="every zone's state and why")
+    status.add_argument("--json", action="store_true", help="JSON for scripts")
+    status.set_defaults(run=run_status)
+
+    force = sub.add_parser("force", parents=[parent],
+                           help="force zones to emergency or live until released")
+    force.add_argument("mode", choices=("emergency", "live"))
+    _zone_choice(force)
+    force.add_argument("--reason", required=True, help="why (kept in the event log)")
+    force.add_argument("--for", dest="for_", type=duration, metavar="DURATION",
+                       help="release by itself after this long (e.g. 30m)")
+    force.set_defaults(run=run_force)
+
+    release = sub.add_parser("release", parents=[parent], help="back to automatic")
+    _zone_choice(release)
+    release.set_defaults(run=run_release)
+
+    accept = sub.add_parser("accept", parents=[parent],
+                            help="serve the version the guard rejected")
+    accept.add_argument("--zone", required=True)
+    accept.set_defaults(run=run_accept)
+
+    history = sub.add_parser("history", parents=[parent], help="failover events")
+    history.add_argument("--since", type=duration, metavar="DURATION",
+                         help="only events of the last DURATION (e.g. 1h)")
+    history.add_argument("--zone")
+    history.add_argument("--json", action="store_true", help="one JSON object per line")
+    history.set_defaults(run=run_history)
+
+    drill = sub.add_parser("drill", parents=[parent],
+                           help="inject a backend fault, probe, measure, report")
+    drill.add_argument("--scenario", required=True, choices=SCENARIOS)
+    zones = drill.add_mutually_exclusive_group()
+    zones.add_argument("--zone", action="append", help="a zone to drill (repeatable)")
+    zones.add_argument("--all", action="store_true", help="every served zone (the default)")
+    drill.add_argument("--duration", type=duration, default=30.0,
+                       help="how long the fault lasts (default 30s)")
+    drill.add_argument("--qps", type=positive_int, default=200,
+                       help="probe queries per second, all probes together (default 200)")
+    drill.add_argument("--report", type=Path,
+                       help="write the report here (Markdown) and beside it .json and .svg")
+    drill.add_argument("--dry-run", action="store_true",
+                       help="print the plan, change nothing")
+    drill.add_argument("--probe", action="append", metavar="NAME/TYPE",
+                       help="probe this name (default: a few names of each zone)")
+    drill.add_argument("--quiet", action="store_true", help="no live progress")
+    drill.set_defaults(run=run_drill)
+
+
+def _zone_choice(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--zone", action="append", help="a zone (repeatable)")
+    group.add_argument("--all", action="store_true", help="every zone")
+
+
+# ------------------------------------------------------------- connecting
+
+def client_for(args: argparse.Namespace) -> ControlClient:
+    config = load_config(args.config) if getattr(args, "config", None) else None
+    if args.connect:
+        secret_path = args.secret_file
+        if secret_path is None and config is not None and config.control.secret_file:
+            secret_path = config.path(config.control.secret_file)
+        if secret_path is None:
+            raise SeawallError("--connect needs --secret-file (or --config with "
+                               "control.secret_file)")
+        try:
+            secret = Path(secret_path).read_bytes().strip()
+        except OSError as exc:
+            raise SeawallError(f"cannot read the secret file {secret_path}: "
+                               f"{exc.strerror}") from None
+        return ControlClient(tcp=args.connect, secret=secret)
+    if args.state_dir is not None:
+        state_dir = args.state_dir
+    elif config is not None:
+        state_dir = config.path(config.state_dir)
+    else:
+        state_dir = Path(".seawall")
+    return ControlClient(state_dir=state_dir)
+
+
+def _zones(args: argparse.Namespace) -> dict[str, Any]:
+    return {"zones": None, "all": True} if args.all else {"zones": args.zone}
+
+
+# --------------------------------------------------------------- commands
+
+def run_status(args: argparse.Namespace) -> int:
+    answer = client_for(args).call("status")
+    if args.json:
+        print(json.dumps({"status": answer["status"], "listen": answer.get("listen"),
+                          "drill": answer.get("drill")}, indent=1, sort_keys=True))
+        return 0
+    print(format_status(answer["status"], answer.get("drill")))
+    return 0
+
+
+def run_force(args: argparse.Namespace) -> int:
+    answer = client_for(args).call("force", mode=args.mode, reason=args.reason,
+                                   **{"for": args.for_}, **_zones(args))
+    until = f" until {_clock(answer['until'])}" if answer.get("until") else " until released"
+    print(f"forced {args.mode}{until}: {', '.join(answer['zones'])}")
+    return 0
+
+
+def run_release(args: argparse.Namespace) -> int:
+    answer = client_for(args).call("release", **_zones(args))
+    zones = answer["zones"]
+    print(f"released to automatic: {', '.join(zones)}" if zones else "nothing was forced")
+    return 0
+
+
+def run_accept(args: argparse.Namespace) -> int:
+    answer = client_for(args).call("accept", zone=args.zone)
+    print(f"accepted: {answer['zone']} serial {answer['serial']} is served")
+    return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    since = time.time() - args.since if args.since else None
+    answer = client_for(args).call("history", since=since, zone=args.zone)
+    events = answer["events"]
+    if args.json:
+        for event in events:
+            print(json.dumps(event, sort_keys=True))
+        return 0
+    if not events:
+        print("no events")
+    for event in events:
+        print(format_event(event))
+    return 0
+
+
+def run_drill(args: argparse.Namespace) -> int:
+    from ..failover.drill_client import run_drill_cli
+    if args.report is not None and not args.report.parent.is_dir():
+        raise SeawallError(f"--report: no directory {args.report.parent}")
+    return asyncio.run(run_drill_cli(client_for(args), args))
+
+
+# ------------------------------------------------------------- formatting
+
+def _clock(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{sign}{seconds:.1f}s" if seconds < 10 else f"{sign}{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{sign}{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{sign}{seconds / 3600:.0f}h"
+    return f"{sign}{seconds / 86400:.0f}d"
+
+
+def format_status(status: dict[str, Any], drill: dict[str, Any] | None = None) -> str:
+    """The readable table of ``seawall failover status``."""
+    header = ["ZONE", "STATE", "HOW", "SERIAL", "LAST GOOD", "EXPIRES IN", "BACKEND"]
+    rows = [header]
+    whys = []
+    for zone in status.get("zones", []):
+        forced = zone.get("forced")
+        if forced:
+            how = f"forced until {_clock(forced['until'])}" if forced.get("until") \
+                else "forced"
+        else:
+            how = "auto"
+        if zone.get("expired"):
+            expires = "EXPIRED"
+        else:
+            expires = _age(zone.get("expire_in"))
+        if zone.get("failures"):
+            health = f"failing ({zone['failures']} in a row)"
+        elif zone.get("last_report_age") is not None:
+            health = "ok"
+        else:
+            health = "no report"
+        if zone.get("last_report_age") is not None:
+            health += f", probed {_age(zone['last_report_age'])} ago"
+        rows.append([zone["zone"], zone.get("state") or "-", how,
+                     str(zone.get("serial") if zone.get("serial") is not None else "-"),
+                     _age(zone.get("good_age")) + (" ago" if zone.get("good_age") is not None
+                                                   else ""),
+                     expires, health])
+        why = zone.get("why") or {}
+        text = why.get("reason") or "-"
+        if why:
+            text = f"{why.get('time', '')} {why.get('kind')} ({why.get('cause')}): {text}"
+        if zone.get("last_error"):
+            text += f"; last error: {zone['last_error']}"
+        if zone.get("rejected"):
+            text += (f"; rejected serial {zone['rejected']['serial']}: "
+                     f"{zone['rejected']['reason']} (seawall failover accept --zone "
+                     f"{zone['zone']} serves it)")
+        whys.append(f"  {zone['zone']} {text}")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    if whys:
+        lines += ["", "Why:"] + whys
+    thresholds = status.get("thresholds") or {}
+    if thresholds:
+        lines += ["", "Thresholds: " + ", ".join(f"{k}={v:g}" if isinstance(v, float)
+                                                  else f"{k}={v}"
+                                                  for k, v in thresholds.items())]
+    if drill and drill.get("phase") != "done":
+        lines += [f"Drill {drill['id']} ({drill['scenario']}) {drill['phase']}: fault until "
+                  f"{_clock(drill['fault_until'])}"]
+    return "\n".join(lines)
+
+
+def format_event(event: dict[str, Any]) -> str:
+    change = ""
+    if event.get("kind") in ("transition", "override") or event.get("from") != event.get("to"):
+        change = f" {event.get('from') or '-'} -> {event.get('to') or '-'}"
+    serial = ""
+    if event.get("serial_to") is not None and event.get("serial_from") is not None \
+            and event["serial_to"] != event["serial_from"]:
+        serial = f" serial {event['serial_from']} -> {event['serial_to']}"
+    return (f"{event.get('time', '')} {event.get('zone', '')} {event.get('kind', '')}"
+            f"{change} ({event.get('cause', '')}){serial}: {event.get('reason', '')}")
+
