@@ -210,6 +210,10 @@ class AxfrBackend(Backend):
         return Version(origin, zone, problems, str(serial), source,
                        soa_expire=zone.soa[0].expire if zone is not None else None)
 
+    def forget(self, origin: dns.name.Name) -> None:
+        """Transfer the zone in full at the next look."""
+        self.copies.pop(origin, None)
+
     # ----------------------------------------------------- timers, NOTIFY
 
     async def start(self, sink) -> None:

@@ -213,6 +213,15 @@ class Controller:
             self._confirm(st, now)
             self._success(st, now)
 
+    def unseen_version(self, report: Report) -> bool:
+        """Does the backend hold a version that was neither taken nor rejected here?"""
+        st = self.zones.get(report.origin)
+        if st is None or not report.ok or report.version is not None or report.tag is None:
+            return False
+        if st.rejected is not None and st.rejected.tag == report.tag:
+            return False
+        return st.good is None or st.good.tag != report.tag
+
     def _judge(self, st: ZoneState, version: Version, now: float, cause: str = "guard") -> None:
         current = st.good.zone if st.good is not None else None
         verdict = judge(current, version, self.limits)

@@ -102,6 +102,12 @@ class FailoverService:
                 log.warning("zone ignored: zone=%s backend=%s reason=served by %s",
                             report.origin, name, owner)
         self.controller.apply(mine, name)
+        for report in mine:
+            if self.controller.unseen_version(report):
+                # The backend holds a version the controller never judged (e.g. a
+                # transfer that finished after start-up gave up on it): fetch it again.
+                log.info("refetch: zone=%s backend=%s tag=%s", report.origin, name, report.tag)
+                backend.forget(report.origin)
 
     def _sink(self, backend: Backend):
         def sink(report: Report) -> None:

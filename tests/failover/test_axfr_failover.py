@@ -306,3 +306,19 @@ def test_flapping_primary_does_not_flap_the_zone(tmp_path, down, up, cycles, exp
           f"answers: {loop.summary()}")
     assert moves == expected
     assert_nothing_lost(loop)
+
+
+def test_transfer_slower_than_startup_wait_is_not_lost(tmp_path):
+    """Start-up gives up on the primary after 10 ms; the transfer it started is used later."""
+    knot, config, _ = setup(tmp_path)
+    config.write_text(config.read_text().replace("startup_wait: 3s", "startup_wait: 10ms"))
+    state = tmp_path / "state"
+    seawall = start_seawall(tmp_path, config)
+    try:
+        assert transitions(state, f"{ZONE}.")[0] == (None, "emergency", "startup")
+        assert wait_for(lambda: ask(seawall.addr, f"www.{ZONE}.").answer[0][0].address
+                        == LIVE_WWW, 10), seawall.output()
+        assert ask(seawall.addr, f"{ZONE}.", "SOA").answer[0][0].serial == 1
+    finally:
+        seawall.stop()
+        knot.kill()

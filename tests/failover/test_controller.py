@@ -341,3 +341,12 @@ def test_removed_zone_falls_back_to_emergency():
     h.new()
     h.ctl.apply([Report(ORIGIN, True, removed=True)])
     assert h.mode == "emergency"
+
+
+def test_a_version_never_judged_is_noticed():
+    h = Harness()
+    h.new()
+    tag = h.st.good.tag
+    assert not h.ctl.unseen_version(Report(ORIGIN, True, tag=tag))
+    assert h.ctl.unseen_version(Report(ORIGIN, True, tag="something else"))
+    assert not h.ctl.unseen_version(Report(ORIGIN, False, error="down"))
