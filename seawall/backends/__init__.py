@@ -21,4 +21,4 @@ def make_backend(spec: BackendConfig, config: Config) -> Backend:
                             strict=config.semantic_checks,
                             probe_timeout=float(config.failover.probe_timeout))
     from .axfr import AxfrBackend
-    return AxfrBackend(spec, config.failover)
+    return AxfrBackend(spec, config.failover, strict=config.semantic_checks)

@@ -64,10 +64,12 @@ class AxfrBackend(Backend):
     kind = "axfr"
     remote = True
 
-    def __init__(self, spec: BackendConfig, settings: FailoverConfig) -> None:
+    def __init__(self, spec: BackendConfig, settings: FailoverConfig, *,
+                 strict: bool = True) -> None:
         assert spec.primary is not None
         super().__init__(spec.primary)
         self.spec = spec
+        self.strict = strict
         self.host, self.port = parse_listen(spec.primary)
         self.probe_timeout = float(settings.probe_timeout)
         self.transfer_timeout = float(spec.transfer_timeout)
@@ -199,7 +201,7 @@ class AxfrBackend(Backend):
         location = Location(source, 0)
         records = [Record(name, ttl, rdata, location)
                    for name, ttl, rdata in copy.iterate_rdatas()]
-        problems = check_records(origin, records, source)
+        problems = check_records(origin, records, source, strict=self.strict)
         zone = None
         if not any(p.is_error for p in problems):
             zone = build_zone(origin, records, source=source)

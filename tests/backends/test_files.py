@@ -19,7 +19,7 @@ from pathlib import Path
 import dns.name
 import pytest
 
-from conftest import ROOT, SeawallProcess, ask, free_port
+from conftest import ROOT, SeawallProcess, ask, free_port, require_tool
 from seawall.backends.files import FilesBackend
 
 ZONE = "example.com."
@@ -100,6 +100,10 @@ def test_broken_file_goes_to_emergency_when_stale_for_is_zero(tmp_path):
         assert "3 consecutive failures" in switch["reason"]
         # emergency TTLs are capped (emergency_ttl_max: 300)
         assert ask(server.addr, f"www.{ZONE}").answer[0].ttl <= 300
+        require_tool("dig")
+        dig = subprocess.run(["dig", "+short", "@127.0.0.1", "-p", str(server.addr[1]),
+                              f"www.{ZONE}"], capture_output=True, text=True, timeout=10)
+        assert dig.stdout.split() == ["192.0.2.99"]
     finally:
         server.stop()
 
