@@ -24,6 +24,7 @@ import dns.name
 
 from .backends import make_backends
 from .config import Config, parse_listen
+from .dns.primary import Primary
 from .dns.responder import Responder, ResponderSettings
 from .dns.rrl import RateLimiter
 from .dns.server import DnsServer
@@ -50,6 +51,10 @@ class App:
         self.backends = make_backends(config)
         self.failover = FailoverService(config, self.backends, self.publish)
         self.responder.notify_handler = self._notify
+        # Seawall as a primary (transfers out, NOTIFY, served serials): seawall/dns/primary.py
+        self.primary = Primary(config, lambda: self.responder.zoneset)
+        if self.primary.enabled:
+            self.responder.transfer_handler = self.primary.handle
         self.server = DnsServer(self.responder, config.listen,
                                 idle_timeout=float(config.tcp_idle_timeout),
                                 max_message=config.tcp_max_message,
@@ -72,7 +77,9 @@ class App:
 
     def publish(self, changes: Mapping[dns.name.Name, Zone | None]) -> None:
         """Serve these zones (None: stop serving one): one ZoneSet swap."""
+        changes = self.primary.prepare(changes, self.zoneset)
         self.responder.zoneset = self.zoneset.replace(changes)
+        self.primary.published(changes)
         log.info("zones swapped: generation=%d zones=%d changed=%s", self.zoneset.generation,
                  len(self.zoneset), ",".join(f"{o}={z.serial if z else '-'}"
                                              for o, z in changes.items()))
@@ -110,6 +117,9 @@ class App:
         self._stopping = asyncio.Event()
         await self.failover.start()
         await self.server.start()
+        self.primary.check_emergency((st.good.zone if st.good else None, st.emergency)
+                                     for st in self.controller.zones.values())
+        self.primary.start()
         if self.metrics is not None:
             host, port = parse_listen(self.config.metrics.listen)
             await self.metrics.start(host, port)
@@ -127,6 +137,7 @@ class App:
         log.info("stopping: draining connections")
         await self.control.stop()
         await self.failover.stop()
+        await self.primary.stop()
         await self.server.stop(grace=1.5)
         if self.metrics is not None:
             await self.metrics.stop()

@@ -47,11 +47,19 @@ type are errors naming their line. Example::
       enabled: true              # the Unix socket state_dir/control.sock (mode 0600)
       listen: null               # e.g. "127.0.0.1:5380": also TCP on loopback, HMAC-signed
       secret_file: null          # the shared secret of the TCP listener
+    transfers:                   # Seawall as a primary for its own secondaries (AXFR/IXFR, NOTIFY)
+      allow:                     # who may transfer: address prefixes and/or a TSIG key per rule
+        - {address: ["127.0.0.0/8"], key: xfr-key}
+      keys: [{name: xfr-key, algorithm: hmac-sha256, secret: "base64..."}]
+      notify: ["127.0.0.1:5301"] # secondaries told of every change of a served version
+      notify_key: xfr-key        # sign NOTIFY with this key (null: unsigned)
+      ixfr_history: 20           # differences kept per zone for IXFR (0: AXFR only)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 import types
 import typing
@@ -203,6 +211,54 @@ class ControlConfig:
 
 
 @dataclass(frozen=True)
+class TransferRule:
+    """One rule of the transfer ACL: it allows a request that matches all it names."""
+
+    address: tuple[str, ...] = ()           # client prefixes, e.g. 192.0.2.0/24 or ::1 (none: any)
+    key: str | None = None                  # the request must be signed with this key (a name in keys)
+
+
+@dataclass(frozen=True)
+class TransfersConfig:
+    """Zone transfers out and NOTIFY (see seawall.dns.primary); empty lists: off."""
+
+    allow: tuple[TransferRule, ...] = ()    # ACL for AXFR/IXFR; no rule: every transfer is refused
+    keys: tuple[TsigKey, ...] = ()          # TSIG keys (RFC 8945) that requests may be signed with
+    notify: tuple[str, ...] = ()            # HOST:PORT of secondaries to NOTIFY on every change
+    notify_key: str | None = None           # sign NOTIFY with this key (a name in keys)
+    ixfr_history: int = 20                  # differences kept per zone for IXFR; 0: always AXFR
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.allow or self.notify)
+
+    def validate(self) -> None:
+        names = set()
+        for key in self.keys:
+            if not (key.name and key.secret):
+                raise ConfigError("transfers.keys: a key needs a name and a secret")
+            names.add(key.name.rstrip(".").lower())
+        for rule in self.allow:
+            if not rule.address and not rule.key:
+                raise ConfigError("transfers.allow: a rule needs an address, a key or both")
+            for prefix in rule.address:
+                try:
+                    ipaddress.ip_network(prefix, strict=False)
+                except ValueError:
+                    raise ConfigError(f"transfers.allow: {prefix!r} is not an address "
+                                      "or prefix") from None
+            if rule.key and rule.key.rstrip(".").lower() not in names:
+                raise ConfigError(f"transfers.allow: key {rule.key!r} is not in transfers.keys")
+        for target in self.notify:
+            parse_listen(target)
+        if self.notify_key and self.notify_key.rstrip(".").lower() not in names:
+            raise ConfigError(f"transfers.notify_key {self.notify_key!r} is not in "
+                              "transfers.keys")
+        if self.ixfr_history < 0:
+            raise ConfigError("transfers.ixfr_history must not be negative")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one server."""
 
@@ -227,6 +283,7 @@ class Config:
     user: str | None = None              # drop to this user once the sockets are open (root)
     group: str | None = None             # ... and this group (default: the user's)
     control: ControlConfig = field(default_factory=ControlConfig) # the control channel of seawall failover
+    transfers: TransfersConfig = field(default_factory=TransfersConfig) # AXFR/IXFR out and NOTIFY to secondaries
     base_dir: str = "."  # where relative paths are resolved: the config file's folder
 
     def path(self, value: str) -> Path:
@@ -243,6 +300,7 @@ class Config:
         for backend in self.backends:
             backend.validate()
         self.failover.validate()
+        self.transfers.validate()
         self.control.validate()
 
     def backend_configs(self) -> tuple[BackendConfig, ...]:

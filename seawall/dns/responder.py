@@ -65,8 +65,9 @@ class Responder:
         # NOTIFY (RFC 1996): (query, client, wire) -> an rcode, or a whole response
         # (e.g. one signed with TSIG, RFC 8945 §5.3).
         self.notify_handler: Callable[[Query, object, bytes], int | bytes] | None = None
-        # Zone transfers out (RFC 5936): the messages of a transfer, or None to refuse.
-        self.transfer_handler: Callable[[Query, object], list[bytes] | None] | None = None
+        # Zone transfers out (RFC 5936): (query, client, wire) -> the messages of a
+        # transfer, or None to refuse (the wire: for TSIG and the IXFR serial).
+        self.transfer_handler: Callable[[Query, object, bytes], list[bytes] | None] | None = None
         self.errors_logged = 0
         self.identity = {dns.name.from_text(k): v
                          for k, v in (self.settings.identity or {}).items()}
@@ -200,7 +201,7 @@ class Responder:
                 query = None
             if query is not None and query.qtype in (AXFR, IXFR) and query.opcode == QUERY:
                 try:
-                    messages = self.transfer_handler(query, client)
+                    messages = self.transfer_handler(query, client, wire)
                 except Exception:
                     messages = None
                     log.exception("transfer failed: packet=%s", wire.hex())

@@ -1,0 +1,118 @@
+"""Seawall as a primary: served serials, IXFR history, transfers out and NOTIFY.
+
+The application calls three things, around its one ZoneSet swap:
+
+* ``prepare(changes, zoneset)`` before the swap: each new version gets its
+  served serial (:mod:`.serials`; the SOA rewritten if it must move on),
+  and its difference from the version it replaces is kept for IXFR;
+* ``published(changes)`` after it: a NOTIFY per changed zone to every
+  secondary (:mod:`.notify`);
+* ``handle`` answers AXFR/IXFR requests (:mod:`.transfer`).
+
+All of it is off (changes pass through untouched) unless the configuration
+has ``transfers.allow`` or ``transfers.notify``. Example::
+
+    transfers:
+      keys: [{name: xfr-key, algorithm: hmac-sha256, secret: "c2VjcmV0..."}]
+      allow:
+        - {address: ["192.0.2.0/24"]}          # these addresses, signed or not
+        - {key: xfr-key}                       # anyone holding the key
+      notify: ["192.0.2.53:53", "192.0.2.54:53"]
+      notify_key: xfr-key
+      ixfr_history: 20
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import dns.name
+import dns.tsig
+
+from ..config import Config, TransfersConfig, parse_listen
+from ..zones.model import Zone
+from ..zones.zoneset import ZoneSet
+from .notify import Notifier
+from .query import Query
+from .serials import ServedSerials, emergency_serial_warning
+from .transfer import Acl, History, TransferServer, make_rule
+
+log = logging.getLogger("seawall.transfers")
+
+Changes = Mapping[dns.name.Name, Zone | None]
+
+
+def make_keyring(settings: TransfersConfig) -> dict[dns.name.Name, dns.tsig.Key]:
+    keyring = {}
+    for spec in settings.keys:
+        key = dns.tsig.Key(spec.name, spec.secret, spec.algorithm)
+        keyring[key.name] = key
+    return keyring
+
+
+class Primary:
+    """What makes secondaries follow Seawall's served versions."""
+
+    def __init__(self, config: Config, zoneset) -> None:
+        settings = config.transfers
+        self.settings = settings
+        self.enabled = settings.enabled
+        keyring = make_keyring(settings)
+        self.keyring = keyring
+        self.serials = ServedSerials(Path(config.path(config.state_dir))) if self.enabled \
+            else None
+        self.history = History(settings.ixfr_history)
+        acl = Acl(tuple(make_rule(rule.address, rule.key) for rule in settings.allow))
+        self.server = TransferServer(acl, keyring, zoneset, self.history)
+        notify_key = keyring.get(dns.name.from_text(settings.notify_key)) \
+            if settings.notify_key else None
+        self.notifier = Notifier([parse_listen(t) for t in settings.notify], notify_key)
+
+    # --------------------------------------------------------- publishing
+
+    def prepare(self, changes: Changes, zoneset: ZoneSet) -> Changes:
+        """The zones to swap in: served serials applied, differences kept."""
+        if not self.enabled or self.serials is None:
+            return changes
+        out: dict[dns.name.Name, Zone | None] = {}
+        for origin, zone in changes.items():
+            served = self.serials.serve(zone) if zone is not None else None
+            self.history.record(zoneset.get(origin), served)
+            out[origin] = served
+        self.serials.save()
+        return out
+
+    def published(self, changes: Changes) -> None:
+        """NOTIFY the secondaries of every zone whose served version changed."""
+        if not self.enabled:
+            return
+        for origin, zone in changes.items():
+            if zone is not None:
+                self.notifier.notify(origin, zone.soa)
+
+    def handle(self, query: Query, client: object, wire: bytes) -> list[bytes] | None:
+        """The transfer hook of the responder."""
+        return self.server.handle(query, client, wire)
+
+    # ------------------------------------------------------------ running
+
+    def start(self) -> None:
+        """The listeners are open: NOTIFY what changed while starting."""
+        self.notifier.start()
+
+    async def stop(self) -> None:
+        await self.notifier.stop()
+
+    def check_emergency(self, pairs: Iterable[tuple[Zone | None, Zone | None]]) -> list[str]:
+        """Start-up: warn about signed emergency zones secondaries would not follow."""
+        warnings = []
+        for live, emergency in pairs:
+            if live is None or emergency is None:
+                continue
+            message = emergency_serial_warning(live, emergency)
+            if message is not None:
+                log.warning("emergency serial: %s", message)
+                warnings.append(message)
+        return warnings
