@@ -250,7 +250,7 @@ class AxfrBackend(Backend):
                 continue
             failed = not report.ok
             if self.sink is not None:
-                self.sink(report)
+                await self.sink(report)
 
     def _timer(self, origin: dns.name.Name, *, retry: bool) -> float:
         if self.spec.refresh is not None:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.name
 import dns.rdatatype
@@ -80,9 +81,10 @@ class Report:
     removed: bool = False             # the backend no longer has the zone
     kind: str = "probe"               # probe | transfer | notify | scan
     drill: bool = False               # the outcome of a fault a drill injected
+    verdict: Any = None               # the guard's verdict, judged off the event loop
 
 
-ReportSink = Callable[[Report], None]
+ReportSink = Callable[[Report], Awaitable[None]]
 
 
 @dataclass

@@ -180,6 +180,22 @@ class ControlServer:
         self._connections: set[asyncio.Task] = set()
         self.verifier: Verifier | None = None
         self.tcp_port: int | None = None
+        if self.settings.listen:
+            # Read now, so a missing secret stops the start before anything is served.
+            self.verifier = Verifier(self._read_secret(), float(self.settings.max_skew))
+
+    def _read_secret(self) -> bytes:
+        assert self.settings.secret_file is not None
+        secret_path = self.config.path(self.settings.secret_file)
+        try:
+            secret = secret_path.read_bytes().strip()
+        except OSError as exc:
+            raise SeawallError(f"control.secret_file {secret_path}: cannot read: "
+                               f"{exc.strerror}") from None
+        if len(secret) < 16:
+            raise SeawallError(f"control.secret_file {secret_path}: the secret is shorter "
+                               "than 16 bytes")
+        return secret
 
     def listen_addresses(self) -> list[dict[str, Any]]:
         return [{"transport": b.transport, "host": b.host, "port": b.port}
@@ -234,17 +250,7 @@ class ControlServer:
         log.info("control channel: socket=%s", self.path)
 
     async def _start_tcp(self) -> None:
-        assert self.settings.listen is not None and self.settings.secret_file is not None
-        secret_path = self.config.path(self.settings.secret_file)
-        try:
-            secret = secret_path.read_bytes().strip()
-        except OSError as exc:
-            raise SeawallError(f"control.secret_file {secret_path}: cannot read: "
-                               f"{exc.strerror}") from None
-        if len(secret) < 16:
-            raise SeawallError(f"control.secret_file {secret_path}: the secret is shorter "
-                               "than 16 bytes")
-        self.verifier = Verifier(secret, float(self.settings.max_skew))
+        assert self.settings.listen is not None and self.verifier is not None
         host, port = parse_listen(self.settings.listen)
         server = await asyncio.start_server(self._tcp_client, host, port, limit=MAX_LINE)
         self._servers.append(server)

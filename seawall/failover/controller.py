@@ -42,7 +42,7 @@ from ..config import FailoverConfig
 from ..errors import SeawallError
 from ..zones.model import Zone
 from .emergency import cap_ttls
-from .guard import Limits, judge
+from .guard import Limits, Verdict, judge
 from .store import Snapshot, StateStore, now_iso
 
 log = logging.getLogger("seawall.failover")
@@ -204,7 +204,7 @@ class Controller:
             return
         version = report.version
         if version is not None:
-            self._judge(st, version, now, "drill" if report.drill else "guard")
+            self._judge(st, version, now, "drill" if report.drill else "guard", report.verdict)
             return
         if st.rejected is not None and report.tag == st.rejected.tag:
             self._failure(st, f"the backend still offers the rejected version "
@@ -222,9 +222,26 @@ class Controller:
             return False
         return st.good is None or st.good.tag != report.tag
 
-    def _judge(self, st: ZoneState, version: Version, now: float, cause: str = "guard") -> None:
+    def prejudge(self, report: Report) -> tuple[Zone | None, Verdict] | None:
+        """The guard's verdict on a report's version against the data held now.
+
+        Safe to call from a thread: it only reads immutable zones. ``_judge``
+        uses it if the last good data is still the same when the report lands.
+        """
+        st = self.zones.get(report.origin)
+        version = report.version
+        if version is None:
+            return None
+        current = st.good.zone if st is not None and st.good is not None else None
+        return current, judge(current, version, self.limits)
+
+    def _judge(self, st: ZoneState, version: Version, now: float, cause: str = "guard",
+               prejudged: tuple[Zone | None, Verdict] | None = None) -> None:
         current = st.good.zone if st.good is not None else None
-        verdict = judge(current, version, self.limits)
+        if prejudged is not None and prejudged[0] is current:
+            verdict = prejudged[1]
+        else:
+            verdict = judge(current, version, self.limits)
         if verdict.unchanged and st.good is not None:
             st.good.tag = version.tag
             self._confirm(st, now)

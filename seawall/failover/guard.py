@@ -23,10 +23,11 @@ import dns.rdatatype
 import dns.rrset
 
 from ..backends.base import Version
-from ..zones.model import Zone
+from ..zones.model import Node, Zone
 from ..zones.signatures import earliest_expiry, keeps_trust_chain
 
 SOA = dns.rdatatype.SOA
+RRSIG = dns.rdatatype.RRSIG
 SERIAL_HALF = 2**31
 
 
@@ -69,6 +70,7 @@ def serial_gt(a: int, b: int) -> bool:
 
 
 def diff(old: Zone, new: Zone) -> Diff:
+    """Count RRsets added, deleted and modified, walking both trees by label."""
     before = _rrsets(old)
     after = _rrsets(new)
     result = Diff(before=len(before), after=len(after))
@@ -76,7 +78,7 @@ def diff(old: Zone, new: Zone) -> Diff:
         other = after.get(key)
         if other is None:
             result.deleted += 1
-        elif other != rrset or other.ttl != rrset.ttl:
+        elif other.ttl != rrset.ttl or len(other) != len(rrset) or set(other) != set(rrset):
             result.modified += 1
     result.added = sum(1 for key in after if key not in before)
     return result
@@ -132,9 +134,15 @@ def _dnssec_reasons(current: Zone | None, new: Zone, now: float | None = None) -
 
 
 def _rrsets(zone: Zone) -> dict[tuple, dns.rrset.RRset]:
+    """Every RRset but the SOA, keyed by (labels below the apex, type, covered type)."""
     out: dict[tuple, dns.rrset.RRset] = {}
-    for rrset in zone.rrsets():
-        if rrset.rdtype == SOA:
-            continue
-        out[(rrset.name.canonicalize(), rrset.rdtype, rrset.covers)] = rrset
+    stack: list[tuple[tuple[bytes, ...], Node]] = [((), zone.apex)]
+    while stack:
+        path, node = stack.pop()
+        for rdtype, rrset in node.rrsets.items():
+            if rdtype != SOA:
+                out[(path, rdtype, 0)] = rrset
+        for covered, rrset in node.rrsigs.items():
+            out[(path, RRSIG, covered)] = rrset
+        stack.extend((path + (label,), child) for label, child in node.children.items())
     return out

@@ -61,7 +61,7 @@ class FailoverService:
                 controller.state(origin).backend = backend.describe()
         results = await asyncio.gather(*(self._first_check(b) for b in self.backends))
         for backend, reports in zip(self.backends, results):
-            self.apply(backend, reports)
+            await self.apply(backend, reports)
         missing = controller.check_protected(self.settings.require_emergency)
         if missing and self.settings.require_emergency:
             raise SeawallError(f"no emergency zone in {self.config.emergency_dir} for: "
@@ -89,8 +89,12 @@ class FailoverService:
             log.exception("start-up: backend=%s failed", backend.describe())
         return []
 
-    def apply(self, backend: Backend, reports: list[Report]) -> None:
-        """Hand a backend's reports to the controller, dropping zones another backend owns."""
+    async def apply(self, backend: Backend, reports: list[Report]) -> None:
+        """Hand a backend's reports to the controller, dropping zones another backend owns.
+
+        The guard compares every RRset of two versions, which takes a while for
+        a big zone: it runs in a thread first, so the event loop keeps answering.
+        """
         name = backend.describe()
         mine = []
         for report in reports:
@@ -101,6 +105,9 @@ class FailoverService:
                 self._warned.add((report.origin, name))
                 log.warning("zone ignored: zone=%s backend=%s reason=served by %s",
                             report.origin, name, owner)
+        for report in mine:
+            if report.version is not None and report.version.zone is not None:
+                report.verdict = await asyncio.to_thread(self.controller.prejudge, report)
         self.controller.apply(mine, name)
         for report in mine:
             if self.controller.unseen_version(report):
@@ -110,8 +117,8 @@ class FailoverService:
                 backend.forget(report.origin)
 
     def _sink(self, backend: Backend):
-        def sink(report: Report) -> None:
-            self.apply(backend, [report])
+        async def sink(report: Report) -> None:
+            await self.apply(backend, [report])
         return sink
 
     async def _probe_loop(self, backend: Backend) -> None:
@@ -124,7 +131,7 @@ class FailoverService:
             wake.clear()
             try:
                 reports = await backend.check(force=force)
-                self.apply(backend, reports)
+                await self.apply(backend, reports)
             except Exception:
                 log.exception("probe crashed: backend=%s; serving the last good data",
                               backend.describe())

@@ -268,3 +268,30 @@ def test_git_commit_that_breaks_a_zone_then_one_that_fixes_it(tmp_path):
         assert soa_serial(server) == 2026112703
     finally:
         server.stop()
+
+
+def test_big_zone_update_loses_no_query(tmp_path):
+    """A 30,000-record zone is re-read, judged and swapped while a client asks 200 q/s."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "failover"))
+    from failover_peers import QueryLoop, zone_text
+
+    zones = tmp_path / "zones"
+    (zones / "emergency").mkdir(parents=True)
+    (zones / "example.net.zone").write_text(zone_text("example.net", 1, hosts=30000))
+    config = tmp_path / "seawall.yaml"
+    config.write_text(f"listen: [\"127.0.0.1:{free_port()}\"]\nstate_dir: state\n"
+                      "failover: {probe_interval: 0.2s, require_emergency: false}\n")
+    with SeawallProcess(tmp_path, config=config) as server:
+        loop = QueryLoop(server.addr, qname="www.example.net.", timeout=1.0).start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        (zones / "example.net.zone").write_text(
+            zone_text("example.net", 2, hosts=30001, www="192.0.2.81"))
+        assert wait_for(lambda: ask(server.addr, "www.example.net.").answer[0][0].address
+                        == "192.0.2.81", 60), server.output()
+        took = time.monotonic() - started
+        time.sleep(0.5)
+        loop.stop()
+    summary = loop.summary()
+    print(f"\n[30k-record zone] new version served after {took:.2f}s; answers: {summary}")
+    assert set(summary) == {"192.0.2.80", "192.0.2.81"}, summary
