@@ -83,8 +83,8 @@ class Notifier:
 
     def _message(self, origin: dns.name.Name, soa: dns.rrset.RRset) -> dns.message.Message:
         message = dns.message.make_query(origin, dns.rdatatype.SOA)
-        message.set_opcode(dns.opcode.NOTIFY)
         message.flags = dns.flags.AA   # RFC 1996 §3.7: AA set, RD clear
+        message.set_opcode(dns.opcode.NOTIFY)   # after: the opcode lives in the flags
         message.answer.append(soa)
         if self.key is not None:
             message.use_tsig(self.key)
@@ -112,6 +112,11 @@ class Notifier:
                 await asyncio.sleep(timeout)
             else:
                 rcode = response.rcode()
+                if response.opcode() != dns.opcode.NOTIFY:
+                    # Not an answer to a NOTIFY (RFC 1996 §4.7): as good as none.
+                    outcome = f"answered with opcode {dns.opcode.to_text(response.opcode())}"
+                    timeout *= 2
+                    continue
                 outcome = dns.rcode.to_text(rcode)
                 if rcode == dns.rcode.NOERROR:
                     log.info("notify acknowledged: zone=%s serial=%d secondary=%s attempt=%d",

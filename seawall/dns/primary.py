@@ -28,7 +28,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import dns.exception
+import dns.message
 import dns.name
+import dns.rcode
 import dns.tsig
 
 from ..config import Config, TransfersConfig, parse_listen
@@ -96,6 +99,29 @@ class Primary:
         """The transfer hook of the responder."""
         return self.server.handle(query, client, wire)
 
+    def sign_answer(self, wire: bytes, response: bytes, tcp: bool) -> bytes:
+        """RFC 8945 §5.3: the answer to a signed query (e.g. a secondary's SOA check), signed.
+
+        A query whose signature does not verify gets NOTAUTH, unsigned (§5.2).
+        """
+        try:
+            request = dns.message.from_wire(wire, keyring=self.keyring)
+        except (dns.message.UnknownTSIGKey, dns.tsig.BadSignature, dns.tsig.BadTime,
+                dns.tsig.PeerError) as exc:
+            log.warning("tsig query refused: reason=%s: %s", type(exc).__name__, exc)
+            flags = (int.from_bytes(response[2:4], "big") & ~0x040F) | dns.rcode.NOTAUTH
+            question_end = 12 + _question_length(response)
+            return (response[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + b"\x00" * 6
+                    + response[12:question_end])
+        except dns.exception.DNSException:
+            return response
+        answer = dns.message.from_wire(response)
+        answer.use_tsig(request.keyring, request.keyname, original_id=request.id,
+                        algorithm=request.keyalgorithm)
+        answer.request_mac = request.mac
+        limit = 65535 if tcp else max(512, request.payload if request.edns >= 0 else 512)
+        return answer.to_wire(max_size=limit, prefer_truncation=True)
+
     # ------------------------------------------------------------ running
 
     def start(self) -> None:
@@ -116,3 +142,11 @@ class Primary:
                 log.warning("emergency serial: %s", message)
                 warnings.append(message)
         return warnings
+
+
+def _question_length(message: bytes) -> int:
+    """Length of the one question of a well-formed message (its name is not compressed)."""
+    offset = 12
+    while message[offset]:
+        offset += message[offset] + 1
+    return offset + 1 + 4 - 12

@@ -20,6 +20,7 @@ RD = 0x0100
 CD = 0x0010
 OPCODE_MASK = 0x7800
 OPT = 41
+TSIG = 250
 DO_BIT = 0x8000
 MAX_NAME = 255
 
@@ -47,6 +48,7 @@ class Query:
     payload: int = 512           # the requester's UDP payload size
     ancount: int = 0
     nscount: int = 0
+    has_tsig: bool = False       # a TSIG record ends the message (RFC 8945 §5.1)
 
     @property
     def opcode(self) -> int:
@@ -109,6 +111,8 @@ def parse_query(wire: bytes) -> Query:
             query.edns_flags = int.from_bytes(wire[offset + 6:offset + 8], "big")
             _check_options(wire, offset + 10, offset + 10 + rdlength)
         offset += 10 + rdlength
+        if rdtype == TSIG and index == ancount + nscount + arcount - 1:
+            query.has_tsig = True
     return query
 
 

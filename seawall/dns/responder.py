@@ -68,6 +68,9 @@ class Responder:
         # Zone transfers out (RFC 5936): (query, client, wire) -> the messages of a
         # transfer, or None to refuse (the wire: for TSIG and the IXFR serial).
         self.transfer_handler: Callable[[Query, object, bytes], list[bytes] | None] | None = None
+        # A query signed with TSIG (RFC 8945 §5.3): (wire, response, tcp) -> the response
+        # signed, or an error if the signature does not verify; None: answered unsigned.
+        self.tsig_handler: Callable[[bytes, bytes, bool], bytes] | None = None
         self.errors_logged = 0
         self.identity = {dns.name.from_text(k): v
                          for k, v in (self.settings.identity or {}).items()}
@@ -119,6 +122,8 @@ class Responder:
             # A query carries no answers, and authority data only for IXFR (RFC 1995 §3).
             return render_error(query, dns.rcode.FORMERR, payload)
         response = self._query(query, tcp, client)
+        if query.has_tsig and self.tsig_handler is not None and response is not None:
+            return self.tsig_handler(wire, response, tcp)
         if response is not None and self.settings.fast_path and self._cacheable(query):
             self.fast.remember(wire, tcp, response)
         return response
