@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..config import Duration
+from ..dns.serials import flag_emergency_serials
 from ..zones.loader import LoadedZone, load_directory, load_zone_file
 from ..zones.problems import Location, Problem
 from ..zones.signatures import check_dnssec
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     results = check_paths(args.paths, strict=not args.lenient)
     _flag_twice_defined(results)
+    flag_emergency_serials(results)   # secondaries must be able to follow a switch
     for loaded in results:
         if loaded.zone is not None:
             # Signed zones: signatures verify, none expired or expiring soon, chains whole.

@@ -41,6 +41,7 @@ from pathlib import Path
 import dns.name
 import dns.rdatatype
 
+from ..zones.loader import LoadedZone
 from ..zones.model import Zone, build_zone
 from ..zones.problems import Location, Problem, Severity
 from ..zones.reader import Record
@@ -186,11 +187,21 @@ def emergency_serial_warning(live: Zone, emergency: Zone) -> str | None:
             f"(the SOA of a signed zone cannot be rewritten; re-sign it with a higher serial)")
 
 
-def emergency_serial_problems(pairs: Iterable[tuple[Zone, Zone, Location]]) -> list[Problem]:
-    """``seawall check``: a warning per (live, emergency, where) pair that would not be followed."""
-    problems = []
-    for live, emergency, location in pairs:
-        message = emergency_serial_warning(live, emergency)
+def flag_emergency_serials(results: Iterable[LoadedZone]) -> None:
+    """``seawall check``: warn on each signed ``emergency/NAME.zone`` whose serial is not
+    above that of the live ``NAME.zone`` in the directory above it."""
+    results = list(results)
+    live: dict[tuple[Path, dns.name.Name], Zone] = {}
+    for loaded in results:
+        if loaded.zone is not None and loaded.path.parent.name != "emergency":
+            live[(loaded.path.parent.resolve(), loaded.zone.origin)] = loaded.zone
+    for loaded in results:
+        emergency = loaded.zone
+        if emergency is None or loaded.path.parent.name != "emergency":
+            continue
+        current = live.get((loaded.path.parent.parent.resolve(), emergency.origin))
+        message = emergency_serial_warning(current, emergency) if current is not None else None
         if message is not None:
-            problems.append(Problem(location, message, Severity.WARNING))
-    return problems
+            line = next((r.location.line for r in loaded.records if r.rdata.rdtype == SOA), 1)
+            loaded.problems.append(Problem(Location(emergency.source, line), message,
+                                           Severity.WARNING))

@@ -160,13 +160,13 @@ class History:
             return
         records = zone_records(new)
         kept = self._zones.get(new.origin)
+        if kept is not None and new.serial == kept.serial and records == kept.records:
+            return   # the same version again
         if old is None or kept is None or kept.serial != old.serial \
                 or not serial_gt(new.serial, old.serial):
             # No base to diff against, or a serial that did not move forward:
             # nothing a secondary could apply incrementally.
             self._zones[new.origin] = _Kept(records, new.serial)
-            return
-        if new.serial == kept.serial:
             return
         difference = Difference(old.soa, new.soa,
                                 tuple(_ordered(kept.records - records)),
