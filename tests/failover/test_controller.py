@@ -350,3 +350,29 @@ def test_a_version_never_judged_is_noticed():
     assert not h.ctl.unseen_version(Report(ORIGIN, True, tag=tag))
     assert h.ctl.unseen_version(Report(ORIGIN, True, tag="something else"))
     assert not h.ctl.unseen_version(Report(ORIGIN, False, error="down"))
+
+
+def test_zone_only_in_emergency_dir_is_served_at_start_up():
+    h = Harness()
+    h.ctl.finish_startup("no live data")
+    assert h.mode == "emergency"
+    assert h.published and h.published[0][ORIGIN] is h.st.emergency
+
+
+def test_guard_verdict_prejudged_in_a_thread_is_used_only_if_still_valid():
+    h = Harness(stale_for=600)
+    h.new(hosts=100)
+    version = Version(ORIGIN, wiped(h.st.good.zone), [], "wipe", "t")
+    report = Report(ORIGIN, True, version=version, tag="wipe")
+    report.verdict = h.ctl.prejudge(report)
+    assert not report.verdict[1].accepted
+    h.ctl.apply([report])
+    assert h.st.rejected is version
+    # a verdict computed against data that has since been replaced is judged again
+    h2 = Harness()
+    h2.new(hosts=100)
+    stale_verdict = h2.ctl.prejudge(Report(ORIGIN, True, version=h2.version(hosts=100)))
+    h2.new(hosts=100)
+    newer = h2.version(hosts=101)
+    h2.ctl.apply([Report(ORIGIN, True, version=newer, tag=newer.tag, verdict=stale_verdict)])
+    assert h2.st.good.zone is newer.zone
