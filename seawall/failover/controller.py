@@ -138,6 +138,7 @@ class Controller:
         self.zones: dict[dns.name.Name, ZoneState] = {}
         self._dirty: set[dns.name.Name] = set()
         self.event_counts: dict[tuple[str, str], int] = {}   # (kind, cause) -> events
+        self.started = False
 
     # ------------------------------------------------------------ set-up
 
@@ -145,6 +146,8 @@ class Controller:
         st = self.zones.get(origin)
         if st is None:
             st = self.zones[origin] = ZoneState(origin)
+            if self.started:
+                log.warning("new zone without an emergency version: zone=%s", origin)
         return st
 
     def add_emergency(self, zones: Mapping[dns.name.Name, Zone]) -> None:
@@ -172,6 +175,7 @@ class Controller:
             if st.mode is None:
                 st.failures = self.settings.fail_after
                 self._go(st, self._fallback(st, now), "startup", reason, now)
+        self.started = True
         self.flush()
 
     def check_protected(self, require: bool) -> list[str]:
