@@ -184,14 +184,20 @@ def _s(value: float | None) -> str:
 
 
 def _series(probes: list[Any], shift: float) -> list[dict[str, Any]]:
-    """Probes per second by data source (and wrong, lost), by sending time."""
+    """Probes by data source (and wrong, lost) per time bucket of ``width`` seconds.
+
+    Buckets are a quarter of a second for drills up to 15 s, else one second.
+    """
+    span = (probes[-1].sent - probes[0].sent) if probes else 0.0
+    width = 0.25 if span <= 15 else 1.0
     buckets: dict[int, dict[str, int]] = {}
     for probe in probes:
-        second = int((probe.sent + shift) // 1)
-        bucket = buckets.setdefault(second, {k: 0 for k in COLOURS})
+        slot = int((probe.sent + shift) // width)
+        bucket = buckets.setdefault(slot, {k: 0 for k in COLOURS})
         key = probe.verdict if probe.verdict in ("wrong", "lost") else (probe.source or "live")
         bucket[key] += 1
-    return [{"t": t, **buckets[t]} for t in sorted(buckets)]
+    return [{"t": round(slot * width, 3), "width": width, **buckets[slot]}
+            for slot in sorted(buckets)]
 
 
 # ---------------------------------------------------------------- rendering
@@ -258,8 +264,8 @@ def svg(report: dict[str, Any]) -> str:
     series = report["probes"]["series"]
     width, height, left, right, top, bottom = 860, 320, 50, 20, 30, 60
     t_min = min([0] + [s["t"] for s in series])
-    t_max = max([report["drill"]["ended"]] + [s["t"] + 1 for s in series] + [1.0])
-    peak = max([1] + [sum(s[k] for k in COLOURS) for s in series])
+    t_max = max([report["drill"]["ended"]] + [s["t"] + s["width"] for s in series] + [1.0])
+    peak = max([1] + [round(sum(s[k] for k in COLOURS) / s["width"]) for s in series])
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def x(t: float) -> float:
@@ -280,15 +286,17 @@ def svg(report: dict[str, Any]) -> str:
            f'<text x="{left - 6}" y="{top + plot_h + 4}" text-anchor="end">0</text>',
            f'<text x="12" y="{top + plot_h / 2:.1f}" transform="rotate(-90 12 '
            f'{top + plot_h / 2:.1f})" text-anchor="middle">probes/s</text>']
-    bar = max(1.0, plot_w / (t_max - t_min) - 1)
     for s in series:
-        base = 0
+        bar = max(1.0, s["width"] * plot_w / (t_max - t_min) - 1)
+        base = 0.0
         for key, colour in COLOURS.items():
             if s[key]:
-                out.append(f'<rect x="{x(s["t"]):.1f}" y="{y(base + s[key]):.1f}" '
-                           f'width="{bar:.1f}" height="{y(base) - y(base + s[key]):.1f}" '
-                           f'fill="{colour}"><title>t={s["t"]}s {key}: {s[key]}</title></rect>')
-                base += s[key]
+                rate = s[key] / s["width"]
+                out.append(f'<rect x="{x(s["t"]):.1f}" y="{y(base + rate):.1f}" '
+                           f'width="{bar:.1f}" height="{y(base) - y(base + rate):.1f}" '
+                           f'fill="{colour}"><title>t={s["t"]}s {key}: {s[key]} probes '
+                           f'({rate:.0f}/s)</title></rect>')
+                base += rate
     step = max(1, int((t_max - t_min) / 12) or 1)
     t = int(t_min)
     while t <= t_max:
