@@ -190,7 +190,7 @@ class MetricsConfig:
 
 @dataclass(frozen=True)
 class ControlConfig:
-    """The control channel of `seawall failover` and `seawall reload` (see seawall.failover.control)."""
+    """The control channel of `seawall failover` and `seawall reload` (seawall.failover.control)."""
 
     enabled: bool = True                 # the Unix socket control.sock in state_dir, mode 0600
     listen: str | None = None            # also a TCP listener on loopback (e.g. 127.0.0.1:5380), HMAC-signed requests only

@@ -169,7 +169,8 @@ def test_cli_over_signed_tcp(tmp_path, signed_server):
     assert ok.returncode == 0, ok.stderr
     status = cli("status", "--json", "--config", "seawall.yaml")   # secret from the config
     zone = json.loads(status.stdout)["status"]["zones"][0]
-    assert zone["state"] == "emergency" and zone["forced"]["by"].startswith("operator tcp 127.0.0.1:")
+    assert zone["state"] == "emergency"
+    assert zone["forced"]["by"].startswith("operator tcp 127.0.0.1:")
     (tmp_path / "wrong.key").write_bytes(b"not the secret, but long enough")
     refused = cli("release", "--all", "--secret-file", "wrong.key")
     assert refused.returncode == 2 and refused.stderr.strip() == \
