@@ -287,3 +287,39 @@ def test_preflight_refuses_signatures_expiring_during_the_drill(tmp_path):
                            "--duration", "1h", "--dry-run"))
         assert "signed.test.: the emergency zone's signatures expire at" in line
         assert "before the drill ends" in line
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("scenario", ["backend-down", "backend-hang", "backend-corrupt",
+                                      "backend-wipe", "flap"])
+def test_every_scenario_with_knot_as_hidden_primary(tmp_path, scenario):
+    """The axfr backend's client takes the fault; Knot itself keeps running."""
+    from failover_peers import Knot, emergency_text, zone_text
+
+    knot = Knot(tmp_path / "knot", {"example.net": zone_text("example.net", 7, hosts=200)})
+    knot.start()
+    try:
+        (tmp_path / "emergency").mkdir()
+        (tmp_path / "emergency" / "example.net.zone").write_text(emergency_text("example.net"))
+        config = tmp_path / "seawall.yaml"
+        config.write_text(
+            "listen: ['127.0.0.1:0']\nstate_dir: state\nemergency_dir: emergency\n"
+            f"backends:\n  - type: axfr\n    primary: \"127.0.0.1:{knot.port}\"\n"
+            "    zones: [example.net]\n"
+            "failover: {probe_interval: 0.2s, probe_timeout: 0.2s, fail_after: 3, "
+            "recover_after: 5, startup_wait: 3s}\n")
+        with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}):
+            result = cli(tmp_path, "drill", "--scenario", scenario, "--all", "--duration",
+                         "3s", "--qps", "100", "--report", "knot.md")
+            assert result.returncode == 0, result.stdout + result.stderr
+            report = json.loads((tmp_path / "knot.json").read_text())
+            assert report["verdict"] == "pass"
+            assert report["drill"]["backends"] == [f"axfr:127.0.0.1:{knot.port}"]
+            assert report["probes"]["lost"] == report["probes"]["wrong"] == 0
+            assert report["probes"]["by_source"]["emergency"] > 0
+            assert "www.example.net./A" in report["probes"]["qps_names"]
+            log = [e for e in events(tmp_path) if e["kind"] == "transition"]
+            assert [(e["from"], e["to"]) for e in log][-2:] == [("live", "emergency"),
+                                                                ("emergency", "live")]
+    finally:
+        knot.kill()
