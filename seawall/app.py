@@ -81,7 +81,6 @@ class App:
         """Serve these zones (None: stop serving one): one ZoneSet swap."""
         changes = self.primary.prepare(changes, self.zoneset)
         self.responder.zoneset = self.zoneset.replace(changes)
-        self.primary.published(changes)
         log.info("zones swapped: generation=%d zones=%d changed=%s", self.zoneset.generation,
                  len(self.zoneset), ",".join(f"{o}={z.serial if z else '-'}"
                                              for o, z in changes.items()))

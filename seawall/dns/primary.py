@@ -1,11 +1,11 @@
 """Seawall as a primary: served serials, IXFR history, transfers out and NOTIFY.
 
-The application calls three things, around its one ZoneSet swap:
+The application calls two things, around its one ZoneSet swap:
 
 * ``prepare(changes, zoneset)`` before the swap: each new version gets its
-  served serial (:mod:`.serials`; the SOA rewritten if it must move on),
-  and its difference from the version it replaces is kept for IXFR;
-* ``published(changes)`` after it: a NOTIFY per changed zone to every
+  served serial (:mod:`.serials`; the SOA rewritten if it must move on);
+* after the swap, off the event loop, the difference from the version
+  replaced is kept for IXFR, then a NOTIFY per changed zone goes to every
   secondary (:mod:`.notify`);
 * ``handle`` answers AXFR/IXFR requests (:mod:`.transfer`).
 
@@ -24,14 +24,17 @@ has ``transfers.allow`` or ``transfers.notify``. Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dns.exception
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rrset
 import dns.tsig
 
 from ..config import Config, TransfersConfig, parse_listen
@@ -72,28 +75,56 @@ class Primary:
         notify_key = keyring.get(dns.name.from_text(settings.notify_key)) \
             if settings.notify_key else None
         self.notifier = Notifier([parse_listen(t) for t in settings.notify], notify_key)
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="transfers")
 
     # --------------------------------------------------------- publishing
 
     def prepare(self, changes: Changes, zoneset: ZoneSet) -> Changes:
-        """The zones to swap in: served serials applied, differences kept."""
+        """The zones to swap in, served serials applied; the rest follows the swap."""
         if not self.enabled or self.serials is None:
             return changes
         out: dict[dns.name.Name, Zone | None] = {}
+        batch = []
         for origin, zone in changes.items():
             served = self.serials.serve(zone) if zone is not None else None
-            self.history.record(zoneset.get(origin), served)
+            batch.append((zoneset.get(origin), served, zone))
             out[origin] = served
         self.serials.save()
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None   # no event loop (tests, tools): at once, and nobody to NOTIFY
+        if loop is None:
+            self._after_swap(batch, None)
+        else:
+            self._background.submit(self._after_swap, batch, loop)
         return out
 
-    def published(self, changes: Changes) -> None:
-        """NOTIFY the secondaries of every zone whose served version changed."""
-        if not self.enabled:
-            return
-        for origin, zone in changes.items():
-            if zone is not None:
-                self.notifier.notify(origin, zone.soa)
+    def _after_swap(self, batch: list[tuple[Zone | None, Zone | None, Zone | None]],
+                    loop: asyncio.AbstractEventLoop | None) -> None:
+        """The slow part of a swap, in order, off the event loop (a second or so for
+        50k records): the difference kept for IXFR, the fingerprint for restarts;
+        then NOTIFY, so a secondary that asks at once gets the IXFR, not the AXFR."""
+        notify = []
+        for old, served, zone in batch:
+            try:
+                self.history.record(old, served)
+                if zone is not None:
+                    self.serials.remember(zone)   # type: ignore[union-attr]
+            except Exception:
+                log.exception("transfer bookkeeping failed: zone=%s",
+                              (served or old).origin if (served or old) else "?")
+            if served is not None:
+                notify.append((served.origin, served.soa))
+        if loop is not None and notify:
+            try:
+                loop.call_soon_threadsafe(self._notify, notify)
+            except RuntimeError:
+                pass   # the loop closed while we worked: the server is stopping
+
+    def _notify(self, notify: list[tuple[dns.name.Name, dns.rrset.RRset]]) -> None:
+        for origin, soa in notify:
+            self.notifier.notify(origin, soa)
 
     def handle(self, query: Query, client: object, wire: bytes) -> list[bytes] | None:
         """The transfer hook of the responder."""
@@ -130,6 +161,7 @@ class Primary:
 
     async def stop(self) -> None:
         await self.notifier.stop()
+        self._background.shutdown(wait=False, cancel_futures=True)
 
     def check_emergency(self, pairs: Iterable[tuple[Zone | None, Zone | None]]) -> list[str]:
         """Start-up: warn about signed emergency zones secondaries would not follow."""

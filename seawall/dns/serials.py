@@ -30,21 +30,23 @@ when a signed emergency zone's serial is not above the live one.
 
 from __future__ import annotations
 
+import copy as _copy
 import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import dns.name
 import dns.rdatatype
+import dns.rrset
 
 from ..zones.loader import LoadedZone
-from ..zones.model import Zone, build_zone
+from ..zones.model import Node, Zone
 from ..zones.problems import Location, Problem, Severity
-from ..zones.reader import Record
 
 log = logging.getLogger("seawall.transfers")
 
@@ -73,8 +75,7 @@ def fingerprint(zone: Zone) -> str:
     total = 0
     origin = zone.origin
     for rrset in zone.rrsets():
-        name = rrset.name.to_digestable()
-        head = name + rrset.ttl.to_bytes(4, "big")
+        head = rrset.name.to_digestable() + rrset.ttl.to_bytes(4, "big")
         for rdata in rrset:
             if rdata.rdtype == SOA:
                 rdata = rdata.replace(serial=0)
@@ -84,18 +85,36 @@ def fingerprint(zone: Zone) -> str:
     return f"{total:032x}"
 
 
+def _with_soa_serial(rrset: dns.rrset.RRset, serial: int) -> dns.rrset.RRset:
+    out = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
+    out.update_ttl(rrset.ttl)
+    for rdata in rrset:
+        out.add(rdata.replace(serial=serial))
+    return out
+
+
 def with_serial(zone: Zone, serial: int) -> Zone:
-    """A copy of ``zone`` whose SOA carries ``serial``; everything else unchanged."""
+    """A copy of ``zone`` whose SOA carries ``serial``; everything else unchanged.
+
+    Zones are immutable, so the copy shares every node with the original
+    but a new apex whose SOA RRset is replaced: no rebuild of the tree.
+    Only for unsigned zones (a signed SOA's RRSIG would no longer verify).
+    """
     if zone.serial == serial:
         return zone
-    location = Location(zone.source, 0)
-    records = []
-    for rrset in zone.rrsets():
-        for rdata in rrset:
-            if rdata.rdtype == SOA:
-                rdata = rdata.replace(serial=serial)
-            records.append(Record(rrset.name, rrset.ttl, rdata, location))
-    return build_zone(zone.origin, records, source=zone.source)
+    assert not zone.is_signed, "the SOA of a signed zone cannot be rewritten"
+    old = zone.apex
+    apex = Node(old.name)
+    apex.children = old.children
+    apex.rrsets = dict(old.rrsets)
+    apex.rrsets[SOA] = _with_soa_serial(zone.soa, serial)
+    apex.rrsigs = old.rrsigs
+    apex.is_apex, apex.is_delegation, apex.is_occluded = True, False, False
+    copy = _copy.copy(zone)
+    copy.apex = apex
+    copy.soa = apex.rrsets[SOA]
+    copy.serial = serial
+    return copy
 
 
 @dataclass
@@ -109,11 +128,19 @@ class Served:
 
 
 class ServedSerials:
-    """The served-serial mapping of every zone, persisted in the state directory."""
+    """The served-serial mapping of every zone, persisted in the state directory.
+
+    Within one process a version is known by its Zone object (zones are
+    immutable, and the controller hands over the same object each time it
+    serves the same data); across a restart by its own serial and its
+    fingerprint, which ``remember`` computes off the event loop after a swap.
+    """
 
     def __init__(self, state_dir: Path | None) -> None:
         self.path = state_dir / FILE_NAME if state_dir is not None else None
         self.zones: dict[dns.name.Name, Served] = {}
+        self._objects: dict[dns.name.Name, Zone] = {}   # the zone last served, as handed in
+        self._lock = threading.Lock()
         self._load()
 
     def _load(self) -> None:
@@ -134,32 +161,36 @@ class ServedSerials:
     def save(self) -> None:
         if self.path is None:
             return
-        data = {"version": 1,
-                "zones": {str(o): asdict(s) for o, s in sorted(self.zones.items())}}
-        tmp = self.path.with_suffix(".tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=1)
-                out.flush()
-                os.fsync(out.fileno())
-            tmp.replace(self.path)
-        except OSError as exc:
-            log.error("served serials not saved: path=%s reason=%s", self.path, exc)
+        with self._lock:
+            data = {"version": 1,
+                    "zones": {str(o): asdict(s) for o, s in sorted(self.zones.items())}}
+            tmp = self.path.with_suffix(".tmp")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "w", encoding="utf-8") as out:
+                    json.dump(data, out, indent=1)
+                    out.flush()
+                    os.fsync(out.fileno())
+                tmp.replace(self.path)
+            except OSError as exc:
+                log.error("served serials not saved: path=%s reason=%s", self.path, exc)
 
     def serve(self, zone: Zone) -> Zone:
         """The version of ``zone`` to serve: its SOA serial moved on if it must be.
 
-        Call ``save`` after a batch of zones.
+        Call ``save`` after a batch of zones, and ``remember`` (it may run in
+        another thread) for each zone served.
         """
         origin = zone.origin
         own = zone.serial
-        digest = fingerprint(zone)
         last = self.zones.get(origin)
         if last is None:
             serial = own
-        elif digest == last.fingerprint and own == last.own:
+        elif self._objects.get(origin) is zone:
             serial = last.serial          # the same version again
+        elif origin not in self._objects and own == last.own \
+                and fingerprint(zone) == last.fingerprint:
+            serial = last.serial          # the version served before a restart
         elif serial_gt(own, last.high):
             serial = own
         elif zone.is_signed:
@@ -171,11 +202,23 @@ class ServedSerials:
         else:
             serial = serial_next(last.high)
         high = serial if last is None or serial_gt(serial, last.high) else last.high
-        self.zones[origin] = Served(serial, high, own, digest)
+        same = last is not None and serial == last.serial and own == last.own
+        self.zones[origin] = Served(serial, high, own, last.fingerprint if same else "")
+        self._objects[origin] = zone
         if serial != own and not zone.is_signed:
             log.info("serial mapped: zone=%s own=%d served=%d", origin, own, serial)
             return with_serial(zone, serial)
         return zone
+
+    def remember(self, zone: Zone) -> None:
+        """Store the fingerprint of ``zone`` if it is still the version served (slow)."""
+        entry = self.zones.get(zone.origin)
+        if entry is None or entry.fingerprint or self._objects.get(zone.origin) is not zone:
+            return
+        digest = fingerprint(zone)
+        if self.zones.get(zone.origin) is entry and self._objects.get(zone.origin) is zone:
+            entry.fingerprint = digest
+            self.save()
 
 
 def emergency_serial_warning(live: Zone, emergency: Zone) -> str | None:

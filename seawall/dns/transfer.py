@@ -29,6 +29,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +41,6 @@ import dns.name
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
-import dns.renderer
 import dns.rrset
 import dns.tsig
 
@@ -48,14 +48,12 @@ from ..zones.model import Zone
 from ..zones.zoneset import ZoneSet
 from .query import Query
 from .serials import serial_gt
+from .xfrwire import Signer, finish, render_bodies
 
 log = logging.getLogger("seawall.transfers")
 
 SOA = dns.rdatatype.SOA
 AXFR, IXFR = dns.rdatatype.AXFR, dns.rdatatype.IXFR
-MAX_MESSAGE = 65535
-RESERVE = 1024           # room kept in each message for the OPT and TSIG records
-TSIG_FUDGE = 300         # RFC 8945 §10: the recommended fudge
 
 RecordKey = tuple[dns.name.Name, int, object]   # (owner, ttl, rdata)
 
@@ -213,6 +211,9 @@ class TransferServer:
         self.zoneset = zoneset
         self.history = history
         self.served: list[tuple[str, str, str, int, int]] = []  # (zone, kind, client, serial, messages)
+        # The rendered AXFR of each served version, while that version lives.
+        self._rendered: weakref.WeakKeyDictionary[Zone, list[bytes]] = \
+            weakref.WeakKeyDictionary()
 
     def handle(self, query: Query, client: object, wire: bytes) -> list[bytes]:
         """The messages answering one transfer request (RFC 5936 §2.2, RFC 1995 §4)."""
@@ -228,7 +229,8 @@ class TransferServer:
         except dns.exception.DNSException as exc:
             return self._deny(query, wire, host, kind, dns.rcode.FORMERR, f"bad request: {exc}")
         key = request.keyname if request.had_tsig else None
-        signer = _Signer(request) if request.had_tsig else None
+        signer = Signer(request) if request.had_tsig else None
+        question = wire[12:query.question_end]
         origin = query.qname
         if not self.acl.allows(host, key):
             return self._deny(query, wire, host, kind, dns.rcode.REFUSED,
@@ -239,11 +241,12 @@ class TransferServer:
                               "not a zone served here", signer, request)
         started = time.monotonic()
         how = kind
+        sections = None
         if kind == "ixfr":
             sections, how = self._ixfr(request, zone)
-        else:
-            sections = _axfr_stream(zone)
-        messages = render_stream(request, sections, signer)
+        bodies = self.axfr_bodies(zone) if sections is None else \
+            render_bodies(zone.origin, IXFR, sections)
+        messages = finish(bodies, request, question, signer)
         serial = zone.serial
         self.served.append((str(origin), how, str(host), serial, len(messages)))
         log.info("transfer out: zone=%s how=%s serial=%d client=%s key=%s messages=%d "
@@ -251,24 +254,33 @@ class TransferServer:
                  time.monotonic() - started)
         return messages
 
-    def _ixfr(self, request: dns.message.Message, zone: Zone) -> tuple[Iterator, str]:
-        """RFC 1995 §4: the SOA alone, the kept differences, or the whole zone."""
+    def axfr_bodies(self, zone: Zone) -> list[bytes]:
+        """The AXFR of a served version, rendered once (see xfrwire.py)."""
+        bodies = self._rendered.get(zone)
+        if bodies is None:
+            bodies = render_bodies(zone.origin, AXFR, _axfr_stream(zone))
+            self._rendered[zone] = bodies
+        return bodies
+
+    def _ixfr(self, request: dns.message.Message,
+              zone: Zone) -> tuple[Iterator[dns.rrset.RRset] | None, str]:
+        """RFC 1995 §4: the SOA alone, the kept differences, or (None) the whole zone."""
         theirs = None
         for rrset in request.authority:
             if rrset.rdtype == SOA and len(rrset):
                 theirs = rrset[0].serial
         current = zone.serial
         if theirs is None:
-            return _axfr_stream(zone), "ixfr-as-axfr"
+            return None, "ixfr-as-axfr"
         if theirs == current or serial_gt(theirs, current):
             return iter([zone.soa]), "ixfr-up-to-date"
         chain = self.history.chain(zone.origin, theirs, current)
         if chain is None:
-            return _axfr_stream(zone), "ixfr-as-axfr"
+            return None, "ixfr-as-axfr"
         return _ixfr_stream(zone, chain), "ixfr"
 
     def _deny(self, query: Query, wire: bytes, host: str | None, kind: str, rcode: int,
-              reason: str, signer: _Signer | None = None,
+              reason: str, signer: Signer | None = None,
               request: dns.message.Message | None = None) -> list[bytes]:
         log.warning("transfer refused: zone=%s how=%s client=%s rcode=%s reason=%s",
                     query.qname, kind, host, dns.rcode.to_text(rcode), reason)
@@ -280,7 +292,8 @@ class TransferServer:
                             + b"\x00\x01\x00\x00\x00\x00\x00\x00")
             out += wire[12:query.question_end]
             return [bytes(out)]
-        return render_stream(request, iter(()), signer, rcode=rcode)
+        bodies = render_bodies(query.qname, query.qtype, (), rcode)
+        return finish(bodies, request, wire[12:query.question_end], signer)
 
 
 def _axfr_stream(zone: Zone) -> Iterator[dns.rrset.RRset]:
@@ -319,87 +332,3 @@ def _as_rrsets(records: Iterable[RecordKey]) -> Iterator[dns.rrset.RRset]:
         current.add(rdata)  # type: ignore[arg-type]
     if current is not None:
         yield current
-
-
-# ------------------------------------------------------------ rendering
-
-
-class _Signer:
-    """TSIG for a sequence of messages, each MAC chained to the last (RFC 8945 §5.3.1)."""
-
-    def __init__(self, request: dns.message.Message) -> None:
-        self.key = request.keyring
-        self.keyname = request.keyname
-        self.algorithm = request.keyalgorithm
-        self.request_mac = request.mac
-        self.original_id = request.id
-        self.ctx = None
-
-    def sign(self, renderer: dns.renderer.Renderer) -> None:
-        first = self.ctx is None
-        self.ctx = renderer.add_multi_tsig(self.ctx, self.keyname, self.key, TSIG_FUDGE,
-                                           self.original_id, 0, b"",
-                                           self.request_mac if first else b"", self.algorithm)
-
-
-def render_stream(request: dns.message.Message, rrsets: Iterator[dns.rrset.RRset],
-                  signer: _Signer | None, rcode: int = dns.rcode.NOERROR) -> list[bytes]:
-    """Pack ``rrsets`` into as few messages of at most 64 KiB as they fit in.
-
-    An RRset too big for a message of its own is split record by record.
-    """
-    flags = dns.flags.QR | dns.flags.AA | (request.flags & dns.flags.RD) | (rcode & 0xF)
-    if rcode != dns.rcode.NOERROR:
-        flags &= ~dns.flags.AA
-    question = request.question[0]
-    opt = None
-    if request.edns >= 0:
-        reply = dns.message.make_response(request)
-        opt = reply.opt
-    messages: list[bytes] = []
-    renderer = _new_renderer(request, flags, question)
-    for rrset in rrsets:
-        if _added(renderer, rrset):
-            continue
-        if renderer.counts[dns.renderer.ANSWER]:
-            messages.append(_finish(renderer, opt, signer))
-            renderer = _new_renderer(request, flags, None)
-            if _added(renderer, rrset):
-                continue
-        for rdata in rrset:   # one RRset bigger than a message: record by record
-            single = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype, rrset.covers)
-            single.update_ttl(rrset.ttl)
-            single.add(rdata)
-            if not _added(renderer, single):
-                messages.append(_finish(renderer, opt, signer))
-                renderer = _new_renderer(request, flags, None)
-                renderer.add_rrset(dns.renderer.ANSWER, single)
-    messages.append(_finish(renderer, opt, signer))
-    return messages
-
-
-def _added(renderer: dns.renderer.Renderer, rrset: dns.rrset.RRset) -> bool:
-    try:
-        renderer.add_rrset(dns.renderer.ANSWER, rrset)
-    except dns.exception.TooBig:
-        return False
-    return True
-
-
-def _new_renderer(request: dns.message.Message, flags: int,
-                  question: dns.rrset.RRset | None) -> dns.renderer.Renderer:
-    renderer = dns.renderer.Renderer(request.id, flags, MAX_MESSAGE - RESERVE)
-    if question is not None:
-        renderer.add_question(question.name, question.rdtype, question.rdclass)
-    return renderer
-
-
-def _finish(renderer: dns.renderer.Renderer, opt: dns.rrset.RRset | None,
-            signer: _Signer | None) -> bytes:
-    renderer.max_size = MAX_MESSAGE
-    if opt is not None:
-        renderer.add_opt(opt)
-    renderer.write_header()
-    if signer is not None:
-        signer.sign(renderer)
-    return renderer.get_wire()

@@ -120,3 +120,30 @@ def test_secondary_without_the_key_is_refused(tmp_path: Path, kind):
             assert secondary.serial(ZONE) is None
     finally:
         server.stop()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("kind", sorted(SECONDARIES))
+def test_signed_transfer_of_a_zone_bigger_than_one_message(tmp_path: Path, kind):
+    from test_transfer_out import big_zone
+
+    (tmp_path / "zones").mkdir()
+    (tmp_path / "zones" / "example.com.zone").write_text(big_zone(4000))
+    port = free_port()
+    secondary = SECONDARIES[kind](tmp_path / kind, ("127.0.0.1", port), [ZONE], key=KEY)
+    config = primary_config(tmp_path, KEYS + "  allow: [{key: xfr-key}]\n",
+                            failover="  require_emergency: false\n", port=port)
+    server = SeawallProcess(tmp_path, config=config).start()
+    try:
+        with secondary:
+            assert wait_for(lambda: secondary.address(f"host3999.{ZONE}") == "10.0.15.159"), \
+                secondary.output()[-3000:] + server.output()
+            sent = re.search(r"transfer out: zone=example.com. how=axfr .* key=xfr-key. "
+                             r"messages=(\d+)", server.output())
+            assert sent and int(sent[1]) > 2, server.output()
+            if isinstance(secondary, Bind):
+                done = re.search(r"Transfer completed: (\d+) messages, 8007 records",
+                                 secondary.output())
+                assert done and int(done[1]) == int(sent[1]), secondary.output()[-3000:]
+    finally:
+        server.stop()

@@ -68,13 +68,24 @@ def test_switch_to_emergency_and_back_moves_the_serial_forward(tmp_path):
 def test_the_same_version_keeps_its_serial_across_a_restart(tmp_path):
     serials = ServedSerials(tmp_path)
     serials.serve(zone(LIVE))
-    assert serials.serve(zone(EMERGENCY)).serial == 2026112702
-    serials.save()
+    emergency = zone(EMERGENCY)
+    assert serials.serve(emergency).serial == 2026112702
+    assert serials.serve(emergency).serial == 2026112702     # the same object again
+    serials.remember(emergency)                              # after the swap: saves
     again = ServedSerials(tmp_path)                          # a restart
     assert again.serve(zone(EMERGENCY)).serial == 2026112702  # not bumped for nothing
     assert again.serve(zone(LIVE)).serial == 2026112703
     data = json.loads((tmp_path / "served-serials.json").read_text())
     assert data["zones"]["example.com."]["high"] == 2026112702   # saved before the last serve
+
+
+def test_a_restart_on_other_content_with_the_same_own_serial_is_a_new_version(tmp_path):
+    serials = ServedSerials(tmp_path)
+    live = zone(LIVE)
+    serials.serve(live)
+    serials.remember(live)
+    again = ServedSerials(tmp_path)
+    assert again.serve(zone(LIVE, www="192.0.2.81")).serial == 2026112702
 
 
 def test_a_broken_mapping_file_is_ignored(tmp_path):

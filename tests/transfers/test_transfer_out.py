@@ -200,3 +200,39 @@ def test_ixfr_sends_the_difference_then_falls_back_to_axfr(tmp_path):
         assert [r.rdtype for m in messages for r in m.answer] == [dns.rdatatype.SOA]
     finally:
         server.stop()
+
+
+def test_the_rendered_axfr_is_reused_with_the_clients_id_case_edns_and_tsig(tmp_path):
+    """Unit level: one rendering per served version, finished per request."""
+    from conftest import zone_from_text
+    from seawall.dns.query import parse_query
+    from seawall.dns.transfer import Acl, History, Rule, TransferServer
+    from seawall.zones.zoneset import ZoneSet
+
+    zone = zone_from_text(ZONE, big_zone(3000))
+    zones = ZoneSet([zone])
+    server = TransferServer(Acl((Rule(),)), dict(KEYRING), lambda: zones, History(0))
+    for qname, edns, keyring in (("example.com.", -1, None), ("ExAmPlE.CoM.", 0, None),
+                                 ("EXAMPLE.com.", 0, KEYRING), ("example.COM.", -1, KEYRING)):
+        request = dns.message.make_query(qname, "AXFR", use_edns=edns)
+        if keyring is not None:
+            request.use_tsig(keyring)
+        wire = request.to_wire()
+        messages = server.handle(parse_query(wire), ("127.0.0.1", 5), wire)
+        assert len(messages) > 1
+        ctx = None
+        count = 0
+        for index, raw in enumerate(messages):
+            # as dns.query.xfr reads a transfer: each MAC chained to the previous one
+            message = dns.message.from_wire(raw, keyring=keyring,
+                                            request_mac=request.mac if keyring else b"",
+                                            xfr=True, tsig_ctx=ctx, multi=True)
+            ctx = message.tsig_ctx
+            assert message.id == request.id
+            assert (message.edns >= 0) == (edns >= 0)
+            assert message.had_tsig == (keyring is not None)
+            count += sum(len(rrset) for rrset in message.answer)
+            if index == 0:
+                assert message.question[0].name.to_text() == qname   # the client's spelling
+        assert count == 3000 * 2 + 6 + 1
+    assert len(server._rendered) == 1      # rendered once, for the one served version
