@@ -226,9 +226,12 @@ def run_drill(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------- formatting
 
 def _clock(ts: float | None) -> str:
+    """Local time of day, with the date when it is not within the next or last 12 hours."""
     if ts is None:
         return "-"
-    return time.strftime("%H:%M:%S", time.localtime(ts))
+    if abs(ts - time.time()) < 43200:
+        return time.strftime("%H:%M:%S", time.localtime(ts))
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _age(seconds: float | None) -> str:

@@ -323,3 +323,32 @@ def test_every_scenario_with_knot_as_hidden_primary(tmp_path, scenario):
                                                                 ("emergency", "live")]
     finally:
         knot.kill()
+
+
+def test_missed_objective_exits_1(tmp_path):
+    """An operator holds the zone live during the drill: it never switches; the drill fails."""
+    config = setup(tmp_path)
+    config.write_text(config.read_text().replace("probe_interval: 0.1s, probe_timeout: 0.1s",
+                                                 "probe_interval: 0.5s, probe_timeout: 0.5s"))
+    with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}):
+        drill = start_drill(tmp_path, "--scenario", "backend-down", "--all", "--duration", "3s",
+                            "--qps", "50", "--report", "held.md")
+        try:
+            assert wait_for(lambda: (status(tmp_path).get("drill") or {}).get("phase")
+                            == "fault", 10)
+            held = cli(tmp_path, "force", "live", "--all", "--reason", "not today")
+            assert held.returncode == 0, held.stderr
+            out, err = drill.communicate(timeout=60)
+        finally:
+            if drill.poll() is None:
+                drill.kill()
+                drill.communicate()
+        assert drill.returncode == 1, out + err
+        report = json.loads((tmp_path / "held.json").read_text())
+        assert report["verdict"] == "fail"
+        failed = {o["name"]: o["measured"] for o in report["objectives"] if not o["passed"]}
+        assert failed["example.com. detection"] == "-"
+        assert failed["example.com. reaches emergency"] == "stayed live"
+        assert "no probe lost" not in failed and "no wrong answer" not in failed
+        assert "Verdict: **FAIL**" in (tmp_path / "held.md").read_text()
+        cli(tmp_path, "release", "--all")
