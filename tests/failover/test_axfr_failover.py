@@ -322,3 +322,29 @@ def test_transfer_slower_than_startup_wait_is_not_lost(tmp_path):
     finally:
         seawall.stop()
         knot.kill()
+
+
+def test_wipe_accepted_with_the_cli(tmp_path):
+    """Scenario 3 through the operator's path: `seawall failover accept --zone`."""
+    import subprocess
+    import sys
+
+    knot, config, _ = setup(tmp_path, stale_for="10m", notify=True)
+    state = tmp_path / "state"
+    seawall = start_seawall(tmp_path, config)
+    try:
+        knot.publish(ZONE, zone_text(ZONE, 2, hosts=200), 2)
+        assert wait_for(lambda: [e for e in events(state) if e["kind"] == "rejected"], 10)
+        assert ask(seawall.addr, f"{ZONE}.", "SOA").answer[0][0].serial == 1
+        result = subprocess.run([sys.executable, "-m", "seawall", "failover", "accept",
+                                 "--zone", ZONE, "--config", str(config)],
+                                capture_output=True, text=True, timeout=30, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert wait_for(lambda: ask(seawall.addr, f"{ZONE}.", "SOA").answer[0][0].serial == 2,
+                        5)
+        time.sleep(1.5)   # later probes see serial 2, which is now the good one
+        assert ask(seawall.addr, f"{ZONE}.", "SOA").answer[0][0].serial == 2
+        assert transitions(state, f"{ZONE}.")[-1][1] == "live"
+    finally:
+        seawall.stop()
+        knot.kill()
