@@ -58,6 +58,7 @@ type are errors naming their line. Example::
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import ipaddress
 import re
@@ -116,7 +117,21 @@ class TsigKey:
     algorithm: str = "hmac-sha256"          # hmac-sha256, hmac-sha512, ...
     secret: str = ""                        # the shared secret, base64
 
+    def validate(self) -> None:
+        """A name, a known algorithm and a base64 secret, else ConfigError."""
+        if not (self.name and self.secret):
+            raise ConfigError("a tsig key needs a name and a secret")
+        if self.algorithm.lower().rstrip(".") not in TSIG_ALGORITHMS:
+            raise ConfigError(f"tsig algorithm {self.algorithm!r} is not one of "
+                              f"{', '.join(TSIG_ALGORITHMS)}")
+        try:
+            base64.b64decode(self.secret, validate=True)
+        except (ValueError, TypeError):
+            raise ConfigError(f"tsig key {self.name}: the secret is not base64") from None
 
+
+TSIG_ALGORITHMS = ("hmac-md5", "hmac-md5.sig-alg.reg.int", "hmac-sha1", "hmac-sha224", "hmac-sha256",
+                   "hmac-sha384", "hmac-sha512")
 BACKEND_TYPES = ("files", "axfr")
 
 
@@ -144,8 +159,8 @@ class BackendConfig:
             parse_listen(self.primary)
             if not self.zones:
                 raise ConfigError(f"the axfr backend of {self.primary} lists no `zones`")
-            if self.tsig is not None and not (self.tsig.name and self.tsig.secret):
-                raise ConfigError("a tsig key needs a name and a secret")
+            if self.tsig is not None:
+                self.tsig.validate()
         elif self.zones or self.primary or self.tsig:
             raise ConfigError("a files backend takes `path` only")
 

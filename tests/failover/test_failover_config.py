@@ -68,3 +68,14 @@ def test_errors_name_the_line(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")
                        .replace("`", "`").replace(".", r"\.")):
         load(tmp_path, text)
+
+
+@pytest.mark.parametrize("tsig, message", [
+    ("{name: k, secret: 'not base64!'}", "the secret is not base64"),
+    ("{name: k, algorithm: hmac-sha999, secret: c2VjcmV0}", "tsig algorithm 'hmac-sha999'"),
+    ("{name: k}", "needs a name and a secret"),
+])
+def test_tsig_errors(tmp_path, tsig, message):
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, f"backends:\n  - type: axfr\n    primary: '127.0.0.1:53'\n"
+                       f"    zones: [a]\n    tsig: {tsig}\n")
