@@ -130,8 +130,8 @@ class TsigKey:
             raise ConfigError(f"tsig key {self.name}: the secret is not base64") from None
 
 
-TSIG_ALGORITHMS = ("hmac-md5", "hmac-md5.sig-alg.reg.int", "hmac-sha1", "hmac-sha224", "hmac-sha256",
-                   "hmac-sha384", "hmac-sha512")
+TSIG_ALGORITHMS = ("hmac-md5", "hmac-md5.sig-alg.reg.int", "hmac-sha1", "hmac-sha224",
+                   "hmac-sha256", "hmac-sha384", "hmac-sha512")
 BACKEND_TYPES = ("files", "axfr")
 
 
