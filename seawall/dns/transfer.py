@@ -15,7 +15,9 @@ transfer cannot mix two versions. AXFR is the SOA, every other RRset (with
 signatures and the NSEC3 chain), and the SOA again, in as many messages as
 it takes (at most 64 KiB each, the question in the first only; RFC 5936
 §2.2). With TSIG, every message is signed, each MAC chained to the previous
-one (RFC 8945 §5.3.1).
+one (RFC 8945 §5.3.1). The AXFR of a served version is rendered once and
+finished per request (:mod:`.xfrwire`), so several secondaries, or one that
+retries, cost one rendering.
 
 IXFR answers from the kept differences between served versions
 (:class:`History`): a client already at our serial or newer gets the SOA
@@ -193,14 +195,6 @@ def _ordered(records: Iterable[RecordKey]) -> list[RecordKey]:
 # ------------------------------------------------------------- handler
 
 
-class TransferDenied(Exception):
-    """A transfer request not answered with data; the rcode says how."""
-
-    def __init__(self, rcode: int, reason: str) -> None:
-        super().__init__(reason)
-        self.rcode = rcode
-
-
 class TransferServer:
     """Answers AXFR and IXFR requests from the served ZoneSet."""
 
@@ -210,7 +204,6 @@ class TransferServer:
         self.keyring = keyring
         self.zoneset = zoneset
         self.history = history
-        self.served: list[tuple[str, str, str, int, int]] = []  # (zone, kind, client, serial, messages)
         # The rendered AXFR of each served version, while that version lives.
         self._rendered: weakref.WeakKeyDictionary[Zone, list[bytes]] = \
             weakref.WeakKeyDictionary()
@@ -247,10 +240,8 @@ class TransferServer:
         bodies = self.axfr_bodies(zone) if sections is None else \
             render_bodies(zone.origin, IXFR, sections)
         messages = finish(bodies, request, question, signer)
-        serial = zone.serial
-        self.served.append((str(origin), how, str(host), serial, len(messages)))
         log.info("transfer out: zone=%s how=%s serial=%d client=%s key=%s messages=%d "
-                 "seconds=%.3f", origin, how, serial, host, key, len(messages),
+                 "seconds=%.3f", origin, how, zone.serial, host, key, len(messages),
                  time.monotonic() - started)
         return messages
 

@@ -236,3 +236,36 @@ def test_the_rendered_axfr_is_reused_with_the_clients_id_case_edns_and_tsig(tmp_
                 assert message.question[0].name.to_text() == qname   # the client's spelling
         assert count == 3000 * 2 + 6 + 1
     assert len(server._rendered) == 1      # rendered once, for the one served version
+
+
+def test_a_signed_zone_transfers_whole_and_still_verifies(tmp_path):
+    """RRSIGs, NSEC3 records and the DNSKEYs travel; dnssec-verify accepts the copy."""
+    require_tool("dnssec-signzone", "dnssec-keygen", "dnssec-verify")
+    import shutil
+    import sys
+
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "tests" / "dnssec"))
+    try:
+        from dnssec_signing import sign_zone
+    finally:
+        sys.path.pop(0)
+    zones = tmp_path / "zones"
+    shutil.copytree(ROOT / "zones", zones)
+    live = (zones / "example.com.zone").read_text()
+    signed = sign_zone(live, ZONE, tmp_path / "keys", nsec3=True)
+    (zones / "example.com.zone").write_text(signed.read_text())
+    server = start_primary(tmp_path, OPEN)
+    try:
+        zone = axfr(server.addr)
+        types = {dns.rdatatype.to_text(rdata.rdtype) for _, _, rdata in zone.iterate_rdatas()}
+        assert {"RRSIG", "NSEC3", "NSEC3PARAM", "DNSKEY"} <= types
+        copy = tmp_path / "copy.zone"
+        zone.to_file(str(copy), relativize=False)
+        result = subprocess.run(["dnssec-verify", "-o", "example.com", str(copy)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        # a signed zone's SOA is never rewritten: its own serial is served
+        assert zone.get_rdataset(ZONE, "SOA")[0].serial == 2026112701
+    finally:
+        server.stop()
