@@ -28,7 +28,7 @@ from typing import Any
 
 from ..config import Duration, load_config
 from ..errors import SeawallError
-from ..failover.control import ControlClient
+from ..failover.control_client import ControlClient
 
 SCENARIOS = ("backend-down", "backend-hang", "backend-corrupt", "backend-wipe", "flap")
 

@@ -10,6 +10,11 @@ Modules, one concept each:
 * ``emergency`` — emergency zones loaded and checked at start-up; TTL caps.
 * ``store`` — the state directory: last good snapshots, overrides, events.
 * ``service`` — the asyncio side: start-up, probe loops, timers, drill faults.
+* ``control`` — the control channel server (``control.sock``, signed TCP);
+  ``control_client`` — its client, for ``seawall failover`` and ``seawall reload``.
+* ``drill_plan`` — a drill's preflight, plan, objectives and probe expectations;
+  ``drill`` — the running drill on the server (fault, deadline, record);
+  ``drill_client`` — the CLI's probes and judging; ``drill_report`` — the report.
 
 Configuration (every key has a default)::
 

@@ -29,8 +29,8 @@ import dns.message
 import dns.name
 
 from ..errors import SeawallError
-from .control import ControlClient, ControlRefused
-from .drill import signature
+from .control_client import ControlClient, ControlRefused
+from .drill_plan import signature
 from .drill_report import build_report, format_plan, write_report
 
 PROBE_TIMEOUT = 1.0     # an answer later than this is lost
