@@ -59,6 +59,7 @@ type are errors naming their line. Example::
 from __future__ import annotations
 
 import base64
+import base64
 import dataclasses
 import ipaddress
 import re
@@ -225,6 +226,9 @@ class ControlConfig:
             raise ConfigError("control.max_skew must be positive")
 
 
+TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
+
+
 @dataclass(frozen=True)
 class TransferRule:
     """One rule of the transfer ACL: it allows a request that matches all it names."""
@@ -252,6 +256,14 @@ class TransfersConfig:
         for key in self.keys:
             if not (key.name and key.secret):
                 raise ConfigError("transfers.keys: a key needs a name and a secret")
+            if key.algorithm.lower().rstrip(".") not in TSIG_ALGORITHMS:
+                raise ConfigError(f"transfers.keys: {key.name}: algorithm {key.algorithm!r} is "
+                                  f"not one of {', '.join(TSIG_ALGORITHMS)}")
+            try:
+                base64.b64decode(key.secret, validate=True)
+            except ValueError:
+                raise ConfigError(f"transfers.keys: {key.name}: the secret is not "
+                                  "base64") from None
             names.add(key.name.rstrip(".").lower())
         for rule in self.allow:
             if not rule.address and not rule.key:
