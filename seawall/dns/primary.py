@@ -86,6 +86,8 @@ class Primary:
         out: dict[dns.name.Name, Zone | None] = {}
         batch = []
         for origin, zone in changes.items():
+            if zone is None:
+                self.serials.forget(origin)
             served = self.serials.serve(zone) if zone is not None else None
             batch.append((zoneset.get(origin), served, zone))
             out[origin] = served
@@ -165,7 +167,9 @@ class Primary:
 
     def check_emergency(self, pairs: Iterable[tuple[Zone | None, Zone | None]]) -> list[str]:
         """Start-up: warn about signed emergency zones secondaries would not follow."""
-        warnings = []
+        warnings: list[str] = []
+        if not self.enabled:
+            return warnings
         for live, emergency in pairs:
             if live is None or emergency is None:
                 continue

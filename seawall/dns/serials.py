@@ -210,6 +210,11 @@ class ServedSerials:
             return with_serial(zone, serial)
         return zone
 
+    def forget(self, origin: dns.name.Name) -> None:
+        """The zone is no longer served: drop its object, keep its serials (if it
+        comes back, it comes back above them)."""
+        self._objects.pop(origin, None)
+
     def remember(self, zone: Zone) -> None:
         """Store the fingerprint of ``zone`` if it is still the version served (slow)."""
         entry = self.zones.get(zone.origin)
