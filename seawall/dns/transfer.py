@@ -264,6 +264,11 @@ class TransferServer:
         if theirs is None:
             return None, "ixfr-as-axfr"
         if theirs == current or serial_gt(theirs, current):
+            if theirs != current:
+                # A secondary ahead of us (the state directory was lost?) will not
+                # follow until our serial passes its own (seawall/dns/serials.py).
+                log.warning("secondary ahead: zone=%s theirs=%d ours=%d", zone.origin, theirs,
+                            current)
             return iter([zone.soa]), "ixfr-up-to-date"
         chain = self.history.chain(zone.origin, theirs, current)
         if chain is None:
