@@ -1,13 +1,16 @@
 """Seawall as a primary: served serials, IXFR history, transfers out and NOTIFY.
 
-The application calls two things, around its one ZoneSet swap:
+Around its one ZoneSet swap the application calls ``prepare``; the
+responder calls ``handle`` and ``sign_answer``:
 
 * ``prepare(changes, zoneset)`` before the swap: each new version gets its
   served serial (:mod:`.serials`; the SOA rewritten if it must move on);
-* after the swap, off the event loop, the difference from the version
+  after the swap, off the event loop, the difference from the version
   replaced is kept for IXFR, then a NOTIFY per changed zone goes to every
   secondary (:mod:`.notify`);
-* ``handle`` answers AXFR/IXFR requests (:mod:`.transfer`).
+* ``handle`` answers AXFR/IXFR requests (:mod:`.transfer`);
+* ``sign_answer`` signs the answer to a TSIG-signed query (a secondary's
+  SOA check) with the key it came with (RFC 8945 §5.3).
 
 All of it is off (changes pass through untouched) unless the configuration
 has ``transfers.allow`` or ``transfers.notify``. Example::
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -61,7 +64,7 @@ def make_keyring(settings: TransfersConfig) -> dict[dns.name.Name, dns.tsig.Key]
 class Primary:
     """What makes secondaries follow Seawall's served versions."""
 
-    def __init__(self, config: Config, zoneset) -> None:
+    def __init__(self, config: Config, zoneset: Callable[[], ZoneSet]) -> None:
         settings = config.transfers
         self.settings = settings
         self.enabled = settings.enabled
