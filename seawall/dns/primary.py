@@ -79,6 +79,9 @@ class Primary:
             if settings.notify_key else None
         self.notifier = Notifier([parse_listen(t) for t in settings.notify], notify_key)
         self._background = ThreadPoolExecutor(1, thread_name_prefix="transfers")
+        if settings.notify and not settings.allow:
+            log.warning("transfers: notify is set but allow is empty: every secondary told of "
+                        "a change will be refused its transfer")
 
     # --------------------------------------------------------- publishing
 
