@@ -172,7 +172,8 @@ class FastPath:
                 (wire[qend] == 0 and wire[qend + 1] in NOT_ANSWERED_BY_ENGINE):
             return None
         dnssec_ok = wire[qend + 11] & 0x80 if len(wire) > qend + 4 else 0
-        entry = self.bodies.get(lowered + wire[qend:qend + 2] + BODY_DO[dnssec_ok])
+        entry = self.bodies.get(lowered + wire[qend:qend + 2] + BODY_DO[dnssec_ok]
+                                + bytes((wire[2] & 0xFE, wire[3])))
         if entry is not None:
             return self._from_body(wire, tcp, qend, entry)
         return self._synthesize(wire, tcp, qend, lowered, dnssec_ok)
@@ -190,10 +191,13 @@ class FastPath:
         end = len(response) - 11 if query.has_edns else len(response)
         arcount = int.from_bytes(response[10:12], "big") - (1 if query.has_edns else 0)
         # RFC 3225: with DO a signed zone's answers carry signatures; another key.
+        # The query's header bits but RD are in the key too: whatever the
+        # responder makes of them (AD, CD...), a body only serves its like.
         key = query.qname_wire.lower() + query.qtype.to_bytes(2, "big") + \
-            BODY_DO[0x80 if query.dnssec_ok else 0]
+            BODY_DO[0x80 if query.dnssec_ok else 0] + \
+            bytes(((query.flags >> 8) & 0xFE, query.flags & 0xFF))
         self.bodies[key] = (
-            int.from_bytes(response[2:4], "big") & 0x040F,
+            int.from_bytes(response[2:4], "big") & ~0x0100,
             response[6:10] + arcount.to_bytes(2, "big"), response[start:end])
 
     def _from_body(self, wire: bytes, tcp: bool, qend: int,
@@ -211,7 +215,7 @@ class FastPath:
             opt = b""
         if qend + 4 + len(body) + len(opt) > limit:
             return None
-        flags = 0x8000 | ((wire[2] & 0x01) << 8) | bits
+        flags = ((wire[2] & 0x01) << 8) | bits
         response = (wire[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + counts
                     + wire[12:qend + 4] + body + opt)
         self.remember(wire, tcp, response)
@@ -256,12 +260,13 @@ class FastPath:
                 types = [t for t in node.rrsets if t not in WARM_SKIP]
                 if CNAME_TYPE in node.rrsets:
                     types += [1, 28]     # A and AAAA are what gets asked of an alias
-                name = node.name.to_wire().lower()
+                name = b"".join(bytes((len(label),)) + label
+                                for label in node.name.labels).lower()
                 for qtype in types:
                     yield name, qtype
 
     def _warm_one(self, name: bytes, qtype: int) -> None:
-        if name + qtype.to_bytes(2, "big") + BODY_DO[0] in self.bodies:
+        if name + qtype.to_bytes(2, "big") + BODY_DO[0] + b"\x00\x00" in self.bodies:
             return
         wire = (b"\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" + name
                 + qtype.to_bytes(2, "big") + b"\x00\x01")
