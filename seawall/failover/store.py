@@ -6,6 +6,7 @@ Layout of ``state_dir`` (default ``.seawall``)::
     snapshots/NAME.json       when it was fetched and last confirmed, from where
     overrides.json            forced states, which survive a restart
     events.jsonl              one JSON object per transition, with its reason
+    events.jsonl.1 .. .5      older events (rotated at 10 MiB: the log is bounded)
 
 Every file is replaced atomically (write, fsync, rename), so a crash leaves
 the old version or the new one, never half of either.
@@ -29,6 +30,9 @@ from ..zones.loader import load_zone_file
 from ..zones.model import Zone
 
 log = logging.getLogger("seawall.failover")
+EVENTS_MAX_BYTES = 10 << 20
+"""events.jsonl is rotated past this size; EVENTS_KEEP older files are kept."""
+EVENTS_KEEP = 5
 
 
 @dataclass
@@ -163,17 +167,41 @@ class StateStore:
 
     def append_event(self, event: dict[str, Any]) -> None:
         line = json.dumps(event, sort_keys=True) + "\n"
+        self._rotate_if_full()
         with open(self.events_path, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
 
+    def _rotate_if_full(self) -> None:
+        """Keep the event log bounded: events.jsonl.1 .. .N hold the older events."""
+        try:
+            if self.events_path.stat().st_size < EVENTS_MAX_BYTES:
+                return
+        except FileNotFoundError:
+            return
+        def numbered(index: int) -> Path:
+            return self.events_path.with_name(f"{self.events_path.name}.{index}")
+
+        for index in range(EVENTS_KEEP - 1, 0, -1):
+            if numbered(index).exists():
+                os.replace(numbered(index), numbered(index + 1))
+        os.replace(self.events_path, numbered(1))
+
+    def event_files(self) -> list[Path]:
+        """The event log files, oldest first."""
+        name = self.events_path.name
+        rotated = [self.events_path.with_name(f"{name}.{i}") for i in range(EVENTS_KEEP, 0, -1)]
+        return [p for p in rotated if p.exists()] + [self.events_path]
+
     def read_events(self, since: float | None = None,
                     zone: str | None = None) -> list[dict[str, Any]]:
-        try:
-            lines = self.events_path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
+        lines: list[str] = []
+        for path in self.event_files():
+            try:
+                lines += path.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError:
+                continue
         events = []
         for line in lines:
             try:
