@@ -575,6 +575,9 @@ class Controller:
                 if good and good.soa_expire else None,
                 "expired": st.expired,
                 "emergency_serial": st.emergency.serial if st.emergency is not None else None,
+                # DNSSEC: when the first signature of the data served now expires.
+                "signature_expiry": st.served.signature_expiry if st.served is not None
+                else None,
                 "rejected": {"serial": st.rejected.serial, "reason": st.rejected_reason}
                 if st.rejected is not None else None,
                 "why": st.last_event,

@@ -8,6 +8,7 @@ cut, wildcard — is decided here, at build time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -101,6 +102,21 @@ class Zone:
         self.nsec3_nodes: dict[bytes, Node] = nsec3_nodes or {}
         self.is_signed = DNSKEY in apex.rrsets
         self.nsec, self.nsec3 = build_chains(origin, apex, self.nodes(), self.nsec3_nodes)
+
+    @functools.cached_property
+    def signature_expiry(self) -> int | None:
+        """The earliest RRSIG expiration (seconds since the epoch); None if unsigned.
+
+        Computed once per zone version: a served zone must be re-signed, or
+        leave emergency, before this moment (RFC 4034 §3.1.5).
+        """
+        earliest = None
+        for rrset in self.rrsets():
+            if rrset.rdtype == RRSIG:
+                for sig in rrset:
+                    if earliest is None or sig.expiration < earliest:
+                        earliest = sig.expiration
+        return earliest
 
     @property
     def negative_ttl(self) -> int:

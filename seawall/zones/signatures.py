@@ -45,13 +45,7 @@ def signed_rrsets(zone: Zone) -> Iterator[tuple[Node, dns.rrset.RRset]]:
 
 def earliest_expiry(zone: Zone) -> int | None:
     """The first RRSIG expiration time (seconds since the epoch), None if unsigned."""
-    earliest = None
-    for node in list(zone.nodes()) + list(zone.nsec3_nodes.values()):
-        for sigs in node.rrsigs.values():
-            for sig in sigs:
-                if earliest is None or sig.expiration < earliest:
-                    earliest = sig.expiration
-    return earliest
+    return zone.signature_expiry
 
 
 def check_expiry(zone: Zone, where: Where, now: float | None = None,

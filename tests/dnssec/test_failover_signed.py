@@ -10,6 +10,8 @@ match the DS, or whose signatures have expired, is rejected by the guard.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -133,3 +135,18 @@ def test_an_emergency_zone_with_expired_signatures_stops_the_start(signed_setup)
     with pytest.raises(RuntimeError, match="expired"):
         server.start()
     server.stop()
+
+
+def test_status_reports_the_signature_expiry_of_the_served_data(signed_setup):
+    tmp_path, keys, zones, config = signed_setup
+    with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}) as server:
+        result = subprocess.run([sys.executable, "-m", "seawall", "failover", "status", "--json",
+                                 "--state-dir", str(tmp_path / "state")],
+                                capture_output=True, text=True, timeout=30, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        zones = data["status"]["zones"] if "status" in data else data["zones"]
+        zone = next(z for z in zones if z["zone"] == ORIGIN)
+        # Signed for ten years from now (dnssec_signing.VALIDITY).
+        assert zone["signature_expiry"] > time.time() + 9 * 365 * 86400
+        assert server.proc.poll() is None
