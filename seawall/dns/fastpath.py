@@ -31,7 +31,9 @@ mechanisms, both bounded in memory:
   those of every name in the answer (which would otherwise compress into the
   question); and the response must still fit the size limit. Otherwise the
   slow path answers. ``tests/dns/test_fastpath.py`` checks byte identity
-  with the slow path on many names.
+  with the slow path on many names. Template answers are remembered in a
+  small table of their own (half the cache's size, emptied when full), so a name asked
+  again costs a lookup, and a flood churns that table instead of the cache.
 
 * **Answer bodies.** What follows the question in a response does not depend
   on the query's shape (RD, EDNS payload, DO, transport) as long as every
@@ -128,6 +130,8 @@ class FastPath:
         self.udp: dict[bytes, bytes] = {}
         self.tcp: dict[bytes, bytes] = {}
         self.templates: dict[tuple, object] = {}
+        self.recent: list[dict[bytes, bytes]] = [{}, {}]   # [udp, tcp]: template answers
+        self.recent_limit = entries // 2
         self.zoneset = responder.zoneset
         self.encoder = Encoder()
         self.bodies: dict[bytes, tuple[int, bytes, bytes]] = {}
@@ -146,6 +150,7 @@ class FastPath:
         self.udp = {}
         self.tcp = {}
         self.templates = {}
+        self.recent = [{}, {}]
         self.zoneset = self.responder.zoneset
         self.encoder = Encoder()
         self.bodies = {}
@@ -157,6 +162,9 @@ class FastPath:
         """The response from the cache or a template, or None for the slow path."""
         cache = self.tcp if tcp else self.udp
         hit = cache.get(wire[2:])
+        if hit is not None:
+            return wire[:2] + hit
+        hit = self.recent[tcp].get(wire[2:])
         if hit is not None:
             return wire[:2] + hit
         qend = _plain_question_end(wire)
@@ -352,7 +360,14 @@ class FastPath:
         if name_len > template.max_name_len or labels[anchor_index - 1] in template.avoid:
             return None
         self.template_hits += 1
-        return wire[:2] + template.head + wire[12:qend + 4] + template.body(name_len)
+        response = wire[:2] + template.head + wire[12:qend + 4] + template.body(name_len)
+        # A small table of its own: a flood of new names churns it, not the cache.
+        if self.recent_limit > 0:
+            recent = self.recent[tcp]
+            if len(recent) >= self.recent_limit:
+                recent.clear()   # cheapest under a flood, where nothing in it is worth keeping
+            recent[wire[2:]] = response[2:]
+        return response
 
     def _build(self, wire: bytes, tcp: bool, qend: int, anchor_wire: bytes) -> object:
         """Render the template of one anchor and query shape, and prove it exact."""
