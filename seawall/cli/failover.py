@@ -282,12 +282,13 @@ def format_status(status: dict[str, Any], drill: dict[str, Any] | None = None) -
         text = why.get("reason") or "-"
         if why:
             text = f"{why.get('time', '')} {why.get('kind')} ({why.get('cause')}): {text}"
-        if zone.get("last_error"):
+        if zone.get("last_error") and zone["last_error"] not in text:
             text += f"; last error: {zone['last_error']}"
-        if zone.get("rejected"):
-            text += (f"; rejected serial {zone['rejected']['serial']}: "
-                     f"{zone['rejected']['reason']} (seawall failover accept --zone "
-                     f"{zone['zone']} serves it)")
+        rejected = zone.get("rejected")
+        if rejected:
+            reason = "" if rejected["reason"] in text else f": {rejected['reason']}"
+            text += (f"; rejected serial {rejected['serial']}{reason} (seawall failover "
+                     f"accept --zone {zone['zone']} serves it)")
         whys.append(f"  {zone['zone']} {text}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
