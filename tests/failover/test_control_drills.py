@@ -97,6 +97,7 @@ def test_every_scenario_end_to_end(tmp_path, server, scenario):
     assert report["thresholds"]["fail_after"] == 3
     probes = report["probes"]
     assert probes["sent"] >= 150 and probes["lost"] == 0 and probes["wrong"] == 0
+    assert probes["sent"] <= 100 * (report["drill"]["ended"] + 2)   # the rate is bounded
     assert probes["ok"] == probes["sent"]
     assert probes["by_source"]["emergency"] > 0 and probes["by_source"]["live"] > 0
     assert sum(s["live"] + s["emergency"] for s in probes["series"]) == probes["ok"]
