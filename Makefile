@@ -51,3 +51,10 @@ docs: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# Coverage-guided fuzzing of the answer path, bounded in time (atheris).
+FUZZ_SECONDS ?= 60
+fuzz: install-test
+	$(PIP) install --quiet atheris
+	mkdir -p .fuzz-corpus
+	$(PY) bench/fuzz/fuzz_responder.py -max_total_time=$(FUZZ_SECONDS) -timeout=5 .fuzz-corpus bench/fuzz/corpus
