@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:5353
 PEERS  := knotd nsd named dig kdig dnsperf unbound
 APT_PACKAGES := knot nsd bind9 bind9-dnsutils knot-dnsutils dnsperf unbound
 
-.PHONY: run test venv install install-test peers bench conformance docs clean
+.PHONY: run test venv install install-test peers bench conformance docs clean fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
