@@ -61,6 +61,7 @@ class DrillRun:
     fault_until: float
     fault: Fault
     events_offset: int
+    events_inode: int | None
     phase: str = "fault"                 # fault, recovering, done
     fault_removed_at: float | None = None
     recover_by: float | None = None
@@ -112,10 +113,10 @@ class DrillManager:
         started = time.time()
         fault = Fault(plan["scenario"], zones=origins, until=started + plan["duration"],
                       period=t.flap_period)
-        offset = _size(self.service.store.events_path)
+        inode, offset = _position(self.service.store.events_path)
         self.service.inject_fault(fault, reason=f"drill by {who}")
         run = DrillRun(secrets.token_hex(4), plan, who, started, fault.until or started,
-                       fault, offset)
+                       fault, offset, inode)
         self.current = run
         self._task = asyncio.create_task(self._watch(run))
         log.info("drill started: id=%s scenario=%s zones=%s duration=%gs by=%s", run.id,
@@ -212,17 +213,36 @@ class DrillManager:
             run.phase, run.ended_at = "done", time.time()
 
     def _read_events(self, run: DrillRun, zones: set[str]) -> None:
-        """New lines of events.jsonl since the last look, for the drilled zones."""
+        """New lines of events.jsonl since the last look, for the drilled zones.
+
+        The log rotates (events.jsonl becomes events.jsonl.1, .1 becomes .2, ...):
+        the rest of the file read so far is then read under its new name, the
+        files rotated after it in full, and the new file from its start.
+        """
         path = self.service.store.events_path
         try:
-            with open(path, "rb") as handle:
-                handle.seek(run.events_offset)
-                data = handle.read()
+            inode = os.stat(path).st_ino
         except OSError:
             return
-        end = data.rfind(b"\n") + 1
+        data = b""
+        if run.events_inode is not None and inode != run.events_inode:
+            rotated = self.service.store.event_files()[:-1]     # oldest first
+            for n, older in enumerate(rotated):
+                try:
+                    if os.stat(older).st_ino != run.events_inode:
+                        continue
+                except OSError:
+                    continue
+                data = _read_from(older, run.events_offset)
+                for newer in rotated[n + 1:]:
+                    data += _read_from(newer, 0)
+                break
+            run.events_offset = 0
+        run.events_inode = inode
+        fresh = _read_from(path, run.events_offset)
+        end = fresh.rfind(b"\n") + 1
         run.events_offset += end
-        for line in data[:end].splitlines():
+        for line in (data + fresh[:end]).splitlines():
             try:
                 event = json.loads(line)
             except ValueError:
@@ -231,8 +251,19 @@ class DrillManager:
                 run.events.append(event)
 
 
-def _size(path: os.PathLike[str]) -> int:
+def _read_from(path: os.PathLike[str], offset: int) -> bytes:
     try:
-        return os.path.getsize(path)
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read()
     except OSError:
-        return 0
+        return b""
+
+
+def _position(path: os.PathLike[str]) -> tuple[int | None, int]:
+    """The inode and size of the event log now (None, 0 when there is none yet)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, 0
+    return st.st_ino, st.st_size

@@ -62,3 +62,30 @@ def test_clock_offset_moves_server_events_to_local_time():
     assert line.states_between("z.", 9.0, 9.5) == {"live"}
     assert line.states_between("z.", 9.5, 10.5) == {"live", "emergency"}
     assert line.states_between("z.", 10.5, 11.0) == {"emergency"}
+
+
+def test_drill_record_follows_the_event_log_across_rotation(tmp_path, monkeypatch):
+    """events.jsonl rotates (10 MiB): the drill's record loses no event and repeats none."""
+    import types
+
+    from seawall.backends.base import Fault
+    from seawall.failover import store as store_module
+    from seawall.failover.drill import DrillManager, DrillRun, _position
+    from seawall.failover.store import StateStore
+
+    monkeypatch.setattr(store_module, "EVENTS_MAX_BYTES", 300)
+    store = StateStore(tmp_path)
+    store.prepare()
+    store.append_event({"zone": "example.com.", "ts": 0, "n": -1})
+    manager = DrillManager(types.SimpleNamespace(store=store, backends=[]), lambda: [])
+    inode, offset = _position(store.events_path)
+    run = DrillRun("x", {"zones": ["example.com."]}, "test", 0.0, 1.0, Fault("backend-down"),
+                   offset, inode)
+    for n in range(40):
+        store.append_event({"zone": "example.com." if n % 2 == 0 else "other.", "ts": n,
+                            "n": n, "pad": "x" * 40})
+        if n % 7 == 0:
+            manager._read_events(run, {"example.com."})
+    manager._read_events(run, {"example.com."})
+    assert (tmp_path / "events.jsonl.1").exists()
+    assert [e["n"] for e in run.events] == list(range(0, 40, 2))
