@@ -47,7 +47,7 @@ class App:
                                      cache_entries=config.answer_cache,
                                      identity=config.identity.names())
         self.responder = Responder(ZoneSet(), settings)
-        self.query_stats = QueryStats()
+        self.query_stats = QueryStats(sample_every=config.query_log_sample)
         self.backends = make_backends(config)
         self.failover = FailoverService(config, self.backends, self.publish)
         self.responder.notify_handler = self._notify

@@ -301,6 +301,7 @@ class Config:
     identity: Identity = field(default_factory=Identity) # CHAOS TXT identity answers
     log_level: str = "info"                 # debug, info, warning or error
     log_format: str = "text"                # text, or json for one JSON object per line
+    query_log_sample: int = 0               # log 1 query in N (seawall.querylog); 0: none
     backends: tuple[BackendConfig, ...] = () # where live data comes from (default: files on zones)
     failover: FailoverConfig = field(default_factory=FailoverConfig) # the controller: thresholds and the guard
     tcp_max_connections: int = 1000      # open TCP connections, all clients together

@@ -30,9 +30,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .dns.query import Drop, FormError, parse_query
 from .zones.signatures import earliest_expiry
 
 log = logging.getLogger("seawall.metrics")
+querylog = logging.getLogger("seawall.querylog")
 
 TRANSPORTS = ("udp", "tcp")
 MAX_QUERY_KEYS = 4096
@@ -40,15 +42,27 @@ MAX_QUERY_KEYS = 4096
 
 
 class QueryStats:
-    """Responses sent, by transport, query type and rcode: one dict increment each."""
+    """Responses sent, by transport, query type and rcode: one dict increment each.
 
-    def __init__(self) -> None:
+    With ``sample_every`` N > 0, one response in N is also written to the
+    ``seawall.querylog`` logger (the sampled query log); 0 writes none.
+    """
+
+    def __init__(self, sample_every: int = 0) -> None:
         self.counts: dict[tuple[int, bytes, int], int] = {}
+        self.sample_every = sample_every
+        self._until_sample = sample_every
 
-    def count(self, transport: int, request: bytes, response: bytes) -> None:
+    def count(self, transport: int, request: bytes, response: bytes,
+              client: object = None) -> None:
         # The question name ends at the first zero octet after the header in
         # every query the engine answers (names in questions are uncompressed).
         end = request.find(b"\x00", 12)
+        if self.sample_every:
+            self._until_sample -= 1
+            if self._until_sample <= 0:
+                self._until_sample = self.sample_every
+                _log_query(transport, request, response, client)
         key = (transport, request[end + 1:end + 3] if end > 0 else b"", response[3] & 0x0F)
         counts = self.counts
         if key in counts:
@@ -58,6 +72,19 @@ class QueryStats:
         else:
             other = (transport, b"", key[2])
             counts[other] = counts.get(other, 0) + 1
+
+
+def _log_query(transport: int, request: bytes, response: bytes, client: object) -> None:
+    """One line of the sampled query log: who asked what, and the outcome."""
+    try:
+        query = parse_query(request)
+        question = f"qname={query.qname} qtype={dns.rdatatype.to_text(query.qtype)}"
+    except (Drop, FormError):
+        question = "qname=- qtype=-"
+    host = client[0] if isinstance(client, tuple) else client
+    querylog.info("query: client=%s transport=%s %s rcode=%s size=%d", host,
+                  TRANSPORTS[transport], question, dns.rcode.to_text(response[3] & 0x0F),
+                  len(response))
 
 
 class SeawallCollector(Collector):

@@ -46,7 +46,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
             if response is None:
                 return
         if self.stats is not None:
-            self.stats.count(0, data, response)
+            self.stats.count(0, data, response, addr)
         self.transport.sendto(response, addr)
 
     def error_received(self, exc: Exception) -> None:
@@ -101,7 +101,7 @@ class TcpProtocol(asyncio.Protocol):
             del buffer[:2 + size]
             for response in self.responder.respond_stream(message, self.peer):
                 if self.server.stats is not None:
-                    self.server.stats.count(1, message, response)
+                    self.server.stats.count(1, message, response, self.peer)
                 self.transport.write(len(response).to_bytes(2, "big") + response)
             # Only a complete message buys more time: a client dribbling out a
             # partial length or message is closed when the idle timeout runs out.

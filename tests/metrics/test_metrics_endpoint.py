@@ -53,3 +53,20 @@ def test_counters_move_with_queries(tmp_path, zones_dir):
         assert value(after, "seawall_zone_serial", zone="example.com.") == 2026112701
         assert value(after, "seawall_zones") == 1
         assert scrape(port, "/nope")[0] == 404
+
+
+def test_sampled_query_log(tmp_path, zones_dir):
+    config = tmp_path / "seawall.yaml"
+    config.write_text(f"listen: ['127.0.0.1:0']\nzones: {zones_dir}\n"
+                      f"emergency_dir: {zones_dir / 'emergency'}\nquery_log_sample: 2\n"
+                      "log_format: json\n")
+    with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}) as server:
+        for _ in range(6):
+            ask(server.addr, "www.example.com.", "AAAA")
+        server.stop()
+        lines = [json.loads(line) for line in server.output().splitlines()
+                 if line.startswith("{")]
+        logged = [e for e in lines if e["component"] == "seawall.querylog"]
+        assert len(logged) == 3, lines
+        assert "qname=www.example.com. qtype=AAAA rcode=NOERROR" in logged[0]["message"]
+        assert "client=127.0.0.1 transport=udp" in logged[0]["message"]
