@@ -265,6 +265,8 @@ def format_status(status: dict[str, Any], drill: dict[str, Any] | None = None) -
             expires = "EXPIRED"
         else:
             expires = _age(zone.get("expire_in"))
+        if zone.get("signature_expiry"):   # a signed zone: its first RRSIG to expire
+            expires += f", RRSIG {_age(zone['signature_expiry'] - time.time())}"
         if zone.get("failures"):
             health = f"failing ({zone['failures']} in a row)"
         elif zone.get("last_report_age") is not None:

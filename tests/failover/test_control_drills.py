@@ -281,6 +281,8 @@ def test_preflight_refuses_signatures_expiring_during_the_drill(tmp_path):
     config = tmp_path / "seawall.yaml"
     config.write_text(f"listen: ['127.0.0.1:0']\nstate_dir: state\nfailover: {THRESHOLDS}\n")
     with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}):
+        table = cli(tmp_path, "status").stdout.splitlines()[1]
+        assert ", RRSIG " in table      # the live version's signatures: ten years
         ok = cli(tmp_path, "drill", "--scenario", "backend-down", "--all", "--duration", "10m",
                  "--dry-run")
         assert ok.returncode == 0, ok.stderr
