@@ -37,10 +37,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dns.name
+import dns.rdatatype
 
 from ..backends.base import Fault
 from .controller import ControlError, Mode
-from .drill_plan import make_plan, timing
+from .drill_plan import expected, make_plan, sources, timing
 from .store import now_iso
 
 log = logging.getLogger("seawall.failover.drill")
@@ -71,6 +72,8 @@ class DrillRun:
     first_failure_exact: dict[str, bool] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     recovered: dict[str, float] = field(default_factory=dict)
+    # new live data during the drill: what each probe of the zone should answer from then on
+    expect_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self, events_from: int = 0) -> dict[str, Any]:
         return {"id": self.id, "scenario": self.plan["scenario"], "zones": self.plan["zones"],
@@ -80,7 +83,8 @@ class DrillRun:
                 "stopped_by": self.stopped_by, "first_failure": self.first_failure,
                 "first_failure_exact": self.first_failure_exact,
                 "recovered": self.recovered, "events": self.events[events_from:],
-                "events_total": len(self.events), "now": time.time()}
+                "events_total": len(self.events), "expect_changes": self.expect_changes,
+                "now": time.time()}
 
 
 class DrillManager:
@@ -174,7 +178,11 @@ class DrillManager:
         try:
             while run.phase != "done":
                 now = time.time()
+                seen = len(run.events)
                 self._read_events(run, set(origins.values()))
+                for event in run.events[seen:]:
+                    if event.get("kind") == "updated":
+                        self._new_expectations(run, event)
                 for origin, name in origins.items():
                     st = controller.zones.get(origin)
                     if st is None:
@@ -211,6 +219,23 @@ class DrillManager:
             log.exception("drill watch crashed: id=%s", run.id)
             self._clear(run, "drill watch crashed")
             run.phase, run.ended_at = "done", time.time()
+
+    def _new_expectations(self, run: DrillRun, event: dict[str, Any]) -> None:
+        """A zone took new live data during the drill: its probes' answers from now on."""
+        controller = self.service.controller
+        st = controller.zones.get(dns.name.from_text(event["zone"]))
+        if st is None:
+            return
+        data = sources(controller, st)
+        expect = {}
+        for index, spec in enumerate(run.plan["probes"]):
+            if spec["zone"] == event["zone"]:
+                qname = dns.name.from_text(spec["name"])
+                qtype = dns.rdatatype.from_text(spec["type"])
+                expect[str(index)] = {source: expected(zone, qname, qtype)
+                                      for source, zone in data.items()}
+        run.expect_changes.append({"ts": event["ts"], "zone": event["zone"],
+                                   "serial": event.get("serial_to"), "expect": expect})
 
     def _read_events(self, run: DrillRun, zones: set[str]) -> None:
         """New lines of events.jsonl since the last look, for the drilled zones.

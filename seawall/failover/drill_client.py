@@ -6,7 +6,8 @@ until the server says the drill is over, polls the drill's record (state
 changes from events.jsonl, the first failed backend look) and shows live
 progress. Each probe is judged against the state the controller was in
 while it was in flight: the answer must be the data of that state (see
-:func:`seawall.failover.drill.signature`). The probes stop at the server's
+:func:`seawall.failover.drill_plan.signature`); when a zone takes new live
+data during the drill, the server sends the answers expected from then on. The probes stop at the server's
 deadline plus the recovery window at the latest, whatever the server says.
 
 If the CLI is interrupted (Ctrl-C) it asks the server to stop the drill;
@@ -58,6 +59,27 @@ class Timeline:
 
     initial: dict[str, str]
     changes: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    # probe index -> (local time, expected answers per source) after new live data
+    expects: dict[int, list[tuple[float, dict[str, str]]]] = field(default_factory=dict)
+
+    def set_expectations(self, changes: list[dict[str, Any]], offset: float) -> None:
+        self.expects = {}
+        for change in changes:
+            for index, expect in change["expect"].items():
+                self.expects.setdefault(int(index), []).append(
+                    (float(change["ts"]) - offset, expect))
+        for versions in self.expects.values():
+            versions.sort(key=lambda item: item[0])
+
+    def expected_between(self, index: int, initial: dict[str, str], start: float,
+                         end: float) -> list[dict[str, str]]:
+        """Every answer set the probe could rightly get from data served during [start, end]."""
+        versions = self.expects.get(index, [])
+        times = [t for t, _ in versions]
+        i = bisect.bisect_right(times, start)
+        out = [versions[i - 1][1] if i else initial]
+        out += [expect for _, expect in versions[i:bisect.bisect_right(times, end)]]
+        return out
 
     def add(self, event: dict[str, Any], offset: float) -> None:
         if event.get("kind") not in TRANSITION_KINDS or event.get("from") == event.get("to"):
@@ -84,7 +106,10 @@ def judge(probe: Probe, specs: list[dict[str, Any]], timeline: Timeline) -> None
         probe.verdict, probe.source = "lost", None
         return
     allowed = timeline.states_between(spec["zone"], probe.sent - SLACK, probe.received)
-    matches = [s for s, sig in spec["expect"].items() if sig == probe.sig]
+    versions = timeline.expected_between(probe.spec, spec["expect"], probe.sent - SLACK,
+                                         probe.received)
+    matches = [s for s in ("live", "stale", "emergency")
+               if any(v.get(s) == probe.sig for v in versions)]
     good = [s for s in ("emergency", "stale", "live") if s in allowed and s in matches]
     if good:
         probe.verdict, probe.source = "ok", good[0] if len(good) == 1 or not spec["distinct"] \
@@ -255,6 +280,7 @@ async def _drive(client: ControlClient, args: Any, answer: dict[str, Any]) -> in
             record = status
             for event in status["events"]:
                 timeline.add(event, offset)
+            timeline.set_expectations(status.get("expect_changes", []), offset)
             progress.show(record, prober, timeline, specs)
             if record["phase"] == "done":
                 break

@@ -58,6 +58,10 @@ def build_report(plan: dict[str, Any], record: dict[str, Any], probes: list[Any]
             timeline.append({"t": rejected[0]["ts"] - t0, "zone": zone,
                              "what": f"guard {rejected[0]['reason']}",
                              "source": "server"})
+        for event in (e for e in mine if e.get("kind") == "updated"):
+            timeline.append({"t": event["ts"] - t0, "zone": zone,
+                             "what": f"new live data: serial {event.get('serial_to')} "
+                                     f"({event.get('reason')})", "source": "server"})
         switches = [e for e in mine if e.get("kind") in ("transition", "override")
                     and e.get("from") != e.get("to")]
         for event in switches:

@@ -355,3 +355,28 @@ def test_missed_objective_exits_1(tmp_path):
         assert "no probe lost" not in failed and "no wrong answer" not in failed
         assert "Verdict: **FAIL**" in (tmp_path / "held.md").read_text()
         cli(tmp_path, "release", "--all")
+
+
+def test_new_live_data_during_the_drill_is_expected(tmp_path, server):
+    """The zone file changes while the backend is down: after recovery the new data is right."""
+    drill = start_drill(tmp_path, "--scenario", "backend-down", "--all", "--duration", "2s",
+                        "--qps", "100", "--report", "update.md")
+    try:
+        assert wait_for(lambda: status(tmp_path)["status"]["zones"][0]["state"] == "emergency")
+        zone_file = tmp_path / "zones" / "example.com.zone"
+        zone_file.write_text(zone_file.read_text()
+                             .replace("2026112701", "2026112702")
+                             .replace("www         A     192.0.2.80", "www         A     192.0.2.81"))
+        out, err = drill.communicate(timeout=60)
+    finally:
+        if drill.poll() is None:
+            drill.kill()
+            drill.communicate()
+    assert drill.returncode == 0, out + err
+    report = json.loads((tmp_path / "update.json").read_text())
+    assert report["probes"]["wrong"] == 0 and report["probes"]["lost"] == 0
+    updated = [e for e in events(tmp_path) if e["kind"] == "updated"]
+    assert updated and updated[-1]["serial_to"] == 2026112702
+    assert status(tmp_path)["status"]["zones"][0]["serial"] == 2026112702
+    assert any(i["what"].startswith("new live data: serial 2026112702")
+               for i in report["timeline"])
