@@ -7,8 +7,9 @@ changes from events.jsonl, the first failed backend look) and shows live
 progress. Each probe is judged against the state the controller was in
 while it was in flight: the answer must be the data of that state (see
 :func:`seawall.failover.drill_plan.signature`); when a zone takes new live
-data during the drill, the server sends the answers expected from then on. The probes stop at the server's
-deadline plus the recovery window at the latest, whatever the server says.
+data during the drill, the server sends the answers expected from then on.
+The probes stop at the server's deadline plus the recovery window at the
+latest, whatever the server says.
 
 If the CLI is interrupted (Ctrl-C) it asks the server to stop the drill;
 if it is killed, the server removes the fault at its deadline by itself.

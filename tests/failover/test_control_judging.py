@@ -12,7 +12,8 @@ import pytest
 from seawall.failover.drill_client import SLACK, Probe, Timeline, judge
 
 SPECS = [{"zone": "example.com.", "name": "www.example.com.", "type": "A", "distinct": True,
-          "expect": {"live": "NOERROR | www A 192.0.2.80 |", "stale": "NOERROR | www A 192.0.2.80 |",
+          "expect": {"live": "NOERROR | www A 192.0.2.80 |",
+                     "stale": "NOERROR | www A 192.0.2.80 |",
                      "emergency": "NOERROR | www A 192.0.2.99 |"}},
          {"zone": "example.com.", "name": "example.com.", "type": "NS", "distinct": False,
           "expect": {"live": "NOERROR | ns |", "stale": "NOERROR | ns |",
