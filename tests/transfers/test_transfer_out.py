@@ -9,13 +9,15 @@ from __future__ import annotations
 import subprocess
 
 import dns.exception
+import dns.message
+import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.xfr
 import pytest
 
-from conftest import ask, require_tool
+from conftest import ask, exchange_raw, require_tool
 from transfer_setup import (KEYRING, SECRET, WRONG_KEYRING, ZONE, axfr, start_primary,
                             wait_for, xfr_messages)
 
@@ -267,5 +269,27 @@ def test_a_signed_zone_transfers_whole_and_still_verifies(tmp_path):
         assert result.returncode == 0, result.stdout + result.stderr
         # a signed zone's SOA is never rewritten: its own serial is served
         assert zone.get_rdataset(ZONE, "SOA")[0].serial == 2026112701
+    finally:
+        server.stop()
+
+
+def test_a_signed_query_gets_a_signed_answer_and_a_bad_signature_notauth(tmp_path):
+    """RFC 8945 §5.3: a secondary's signed SOA check (BIND signs it) is answered signed."""
+    server = start_primary(tmp_path, KEYS + "  allow: [{key: xfr-key}]\n")
+    try:
+        for tcp in (False, True):
+            query = dns.message.make_query(ZONE, "SOA")
+            query.use_tsig(KEYRING)
+            send = dns.query.tcp if tcp else dns.query.udp
+            response = send(query, server.addr[0], timeout=3, port=server.addr[1])
+            assert response.had_tsig      # dnspython verified the MAC against the query's
+            assert response.answer[0][0].serial == 2026112701
+            bad = dns.message.make_query(ZONE, "SOA")
+            bad.use_tsig(WRONG_KEYRING)
+            raw = exchange_raw(server.addr, bad.to_wire(), tcp=tcp)
+            assert raw is not None
+            reply = dns.message.from_wire(raw)
+            assert reply.rcode() == dns.rcode.NOTAUTH and not reply.answer
+            assert reply.question[0].name == dns.name.from_text(ZONE)
     finally:
         server.stop()
