@@ -11,17 +11,18 @@ and configuration can live beside the zones.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.exception
 import dns.name
 
+from .fastreader import read_master_file_fast
 from .model import Zone, build_zone
 from .octodns import SUFFIXES as OCTODNS_SUFFIXES
 from .octodns import is_octodns_file, read_octodns_file
 from .problems import Location, Problem
-from .fastreader import read_master_file_fast
 from .reader import Record
 from .validate import check_records, check_zone
 
@@ -72,7 +73,25 @@ def origin_for(path: Path) -> dns.name.Name:
 def load_zone_file(path: Path, origin: dns.name.Name | None = None, *,
                    include_root: Path | None = None, display_root: Path | None = None,
                    strict: bool = True) -> LoadedZone:
-    """Read, check and build one zone. Never raises for bad content."""
+    """Read, check and build one zone. Never raises for bad content.
+
+    The cyclic garbage collector is paused meanwhile: a zone is a few objects
+    per record and none of them form cycles, yet every 700 allocations the
+    collector would walk the young ones (about a third of the load time).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_zone_file(path, origin, include_root=include_root,
+                               display_root=display_root, strict=strict)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load_zone_file(path: Path, origin: dns.name.Name | None, *,
+                    include_root: Path | None, display_root: Path | None,
+                    strict: bool) -> LoadedZone:
     shown = _shown(path, display_root)
     try:
         origin = origin or origin_for(path)
