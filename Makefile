@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:5353
 PEERS  := knotd nsd named dig kdig dnsperf unbound
 APT_PACKAGES := knot nsd bind9 bind9-dnsutils knot-dnsutils dnsperf unbound
 
-.PHONY: run test venv install install-test peers bench conformance docs clean fuzz
+.PHONY: run test venv install install-test peers bench bench-quick bench-switch conformance docs clean fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,15 @@ peers:
 test: install-test peers
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# Seawall vs NSD vs Knot, side by side (bench/README.md): ~4 min; quick: ~1.5 min.
 bench: install-test peers
 	$(PY) bench/compare.py
+
+bench-quick: install-test peers
+	$(PY) bench/compare.py --quick
+
+bench-switch: install-test peers
+	$(PY) bench/switch.py
 
 conformance: install-test peers
 	$(PY) -m pytest -q tests/test_conformance.py
