@@ -118,16 +118,19 @@ def judge(current: Zone | None, version: Version, limits: Limits) -> Verdict:
 def _dnssec_reasons(current: Zone | None, new: Zone, now: float | None = None) -> list[str]:
     """A signed version that validators would reject is bad data (RFC 4035 §5).
 
-    Its signatures must not have expired, and its KSKs must still match the
-    DS that the parent holds for the version served now.
+    Its signatures must not have expired while the served version's are still
+    valid (a regression), and its KSKs must still match the DS that the
+    parent holds for the version served now. With nothing served yet, expired
+    data is still better than none for resolvers that do not validate.
     """
     reasons = []
-    if new.is_signed:
-        now = time.time() if now is None else now
+    now = time.time() if now is None else now
+    served_valid = current is not None and (earliest_expiry(current) or now + 1) > now
+    if new.is_signed and served_valid:
         first = earliest_expiry(new)
         if first is not None and first < now:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first))
-            reasons.append(f"signatures expired at {stamp}")
+            reasons.append(f"signatures expired at {stamp} (the served ones are still valid)")
     if current is not None and current.is_signed and not keeps_trust_chain(current, new):
         reasons.append("its DNSKEY set no longer matches the DS of the served version's KSKs")
     return reasons
