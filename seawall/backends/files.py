@@ -57,6 +57,7 @@ class FilesBackend(Backend):
         self._seen: dict[Path, tuple[dns.name.Name | None, dict[Path, Signature]]] = {}
         self._versions: dict[dns.name.Name, Version] = {}   # the version each file holds now
         self._lock = asyncio.Lock()
+        self.listed = False   # the last look read the directory (a zone missing is really gone)
 
     def declared_zones(self) -> Iterable[dns.name.Name]:
         return ()
@@ -99,7 +100,9 @@ class FilesBackend(Backend):
             except BackendFailure as exc:
                 return self._all_failed(known, str(exc), drill=exc.drill)
             if scan.error:
+                self.listed = False
                 return self._all_failed(known, scan.error)
+            self.listed = True
             if known and not self._seen:
                 # Every zone file vanished at once: a broken checkout, not an intent.
                 return self._all_failed(known, f"no zone files left in {self.directory}")

@@ -168,6 +168,26 @@ class Controller:
             except (ValueError, KeyError, dns.exception.DNSException) as exc:
                 log.error("override ignored: zone=%s reason=%s", name, exc)
 
+    def drop_orphans(self, owned: set[dns.name.Name]) -> list[dns.name.Name]:
+        """Forget snapshot-only zones no backend has any more (their file was removed).
+
+        Called at start-up once every files backend has listed its directory:
+        a last good snapshot of a zone that is neither there, nor declared by
+        a remote backend, nor protected by an emergency file is a zone the
+        operator removed (or one from another zones directory), not an outage.
+        """
+        now = self.clock()
+        dropped = []
+        for origin, st in list(self.zones.items()):
+            if st.mode is None and st.emergency is None and origin not in owned:
+                self._event(st, None, None, "startup", "no backend has the zone any more; "
+                            "its last good snapshot is dropped", now, kind="removed")
+                if self.store is not None:
+                    self.store.drop_snapshot(origin)
+                del self.zones[origin]
+                dropped.append(origin)
+        return dropped
+
     def finish_startup(self, reason: str) -> None:
         """Zones that got no report at start-up: last good if fresh enough, else emergency."""
         now = self.clock()

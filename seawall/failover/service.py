@@ -62,6 +62,11 @@ class FailoverService:
         results = await asyncio.gather(*(self._first_check(b) for b in self.backends))
         for backend, reports in zip(self.backends, results):
             await self.apply(backend, reports)
+        if all(b.remote or getattr(b, "listed", False) for b in self.backends):
+            # Every directory was read: a snapshot of a zone in none of them was removed.
+            owned = {origin for b in self.backends for origin in b.declared_zones()}
+            owned |= {r.origin for reports in results for r in reports}
+            controller.drop_orphans(owned)
         missing = controller.check_protected(self.settings.require_emergency)
         if missing and self.settings.require_emergency:
             raise SeawallError(f"no emergency zone in {self.config.emergency_dir} for: "

@@ -295,3 +295,28 @@ def test_big_zone_update_loses_no_query(tmp_path):
     summary = loop.summary()
     print(f"\n[30k-record zone] new version served after {took:.2f}s; answers: {summary}")
     assert set(summary) == {"192.0.2.80", "192.0.2.81"}, summary
+
+
+def test_snapshot_of_a_zone_whose_file_was_removed_is_not_served_after_restart(tmp_path):
+    server, zones, state = serve(tmp_path)
+    extra = zones / "gone.example.zone"
+    extra.write_text("$ORIGIN gone.example.\n$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n"
+                     "ns1 A 192.0.2.1\n")
+    (zones / "emergency" / "gone.example.zone").write_text(extra.read_text())
+    try:
+        server.signal(1)
+        assert wait_for(lambda: ask(server.addr, "ns1.gone.example.").answer), server.output()
+    finally:
+        server.stop()
+    assert (state / "snapshots" / "gone.example.zone").exists()
+    extra.unlink()
+    (zones / "emergency" / "gone.example.zone").unlink()
+    server = SeawallProcess(tmp_path, config=tmp_path / "seawall.yaml").start()
+    try:
+        assert ask(server.addr, "ns1.gone.example.").rcode() == 5  # REFUSED: not ours any more
+        assert www(server) == "192.0.2.80"
+        removed = [e for e in events(state) if e["kind"] == "removed"]
+        assert removed and removed[-1]["zone"] == "gone.example."
+        assert not (state / "snapshots" / "gone.example.zone").exists()
+    finally:
+        server.stop()
