@@ -169,10 +169,12 @@ class MasterFileReader:
             return False
         if token.is_eol():
             return True
-        if token.is_comment():
-            tok.get_eol()
-            return True
         try:
+            if token.is_comment():
+                # Inside an open "(" a comment is not followed by an end of
+                # line; the error names that line instead of escaping.
+                tok.get_eol()
+                return True
             if token.is_identifier() and token.value.startswith("$"):
                 self._directive(state, stack, token.value.upper(), line)
             else:

@@ -184,3 +184,13 @@ def test_reader_agrees_with_bind(path):
     assert loaded.ok, [str(p) for p in loaded.errors]
     ours = {(r.name, r.rdtype, r.covers, r.ttl, frozenset(r)) for r in loaded.zone.rrsets()}
     assert ours == theirs
+
+
+def test_comment_inside_open_parenthesis_is_a_problem_not_a_crash(tmp_path):
+    """Found by the fast reader's property test: '(' then a comment then a directive."""
+    path = tmp_path / "x.test.zone"
+    path.write_text("$ORIGIN x.test.\n@ 300 SOA ns h 1 2 3 4 5\n(\n; comment\n$TTL 3600\n"
+                    "@ NS ns\nns A 192.0.2.1\n")
+    loaded = load_zone_file(path)
+    assert any(p.location.line == 5 and "$TTL" in p.message for p in loaded.errors), \
+        [str(p) for p in loaded.problems]
