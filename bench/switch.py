@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from servers import Seawall  # noqa: E402
-from zonegen import ORIGIN, Shape, write_zone  # noqa: E402
+from zonegen import ORIGIN, write_zone  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHANGED = "h0"          # the record whose address changes in the new version

@@ -59,7 +59,6 @@ type are errors naming their line. Example::
 from __future__ import annotations
 
 import base64
-import base64
 import dataclasses
 import ipaddress
 import re

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import parse_listen
-from .responder import TCP, UDP, Responder
+from .responder import UDP, Responder
 from .rrl import RateLimiter
 
 if TYPE_CHECKING:

@@ -406,9 +406,10 @@ class Controller:
 
     # ---------------------------------------------------------- operator
 
-    def _targets(self, zones: Iterable[str] | None) -> list[ZoneState]:
+    def targets(self, zones: Iterable[str] | None) -> list[ZoneState]:
+        """The states of the named zones (None: every zone, in name order); errors say why."""
         if zones is None:
-            return list(self.zones.values())
+            return [st for _, st in sorted(self.zones.items())]
         out = []
         for name in zones:
             try:
@@ -426,7 +427,7 @@ class Controller:
         mode = Mode(mode)
         if mode is Mode.STALE:
             raise ControlError("a zone can be forced to live or emergency, not stale")
-        targets = self._targets(zones)
+        targets = self.targets(zones)
         for st in targets:
             if mode is Mode.EMERGENCY and st.emergency is None:
                 raise ControlError(f"zone {st.origin} has no emergency zone")
@@ -440,7 +441,7 @@ class Controller:
 
     def release(self, zones: Iterable[str] | None, *, by: str = "operator",
                 reason: str = "released") -> list[str]:
-        targets = [st for st in self._targets(zones) if st.override is not None]
+        targets = [st for st in self.targets(zones) if st.override is not None]
         now = self.clock()
         for st in targets:
             self._set_override(st, None, by, reason, now)
@@ -449,7 +450,7 @@ class Controller:
 
     def accept(self, zone: str, *, by: str = "operator") -> int:
         """Serve the version the guard rejected, on an operator's word; its serial."""
-        st = self._targets([zone])[0]
+        st = self.targets([zone])[0]
         version = st.rejected
         if version is None:
             raise ControlError(f"zone {st.origin} has no rejected version to accept")

@@ -176,7 +176,7 @@ def make_plan(service: Any, request: dict[str, Any]) -> dict[str, Any]:
     names = request.get("zones")
     if names is None and not request.get("all"):
         raise ControlError("name the zones to drill, or say all")
-    states = _drilled(controller, None if names is None else [str(n) for n in names])
+    states = controller.targets(None if names is None else [str(n) for n in names])
     if not states:
         raise ControlError("no zone is served")
     t = timing(controller.settings)
@@ -232,22 +232,6 @@ def make_plan(service: Any, request: dict[str, Any]) -> dict[str, Any]:
             "flap_holds": flap_holds(t) if scenario == "flap" else None,
             "objectives": objectives, "probes": probes,
             "backends": sorted({st.backend for st in zones if st.backend})}
-
-
-def _drilled(controller: Any, names: list[str] | None) -> list[Any]:
-    """The zone states of the named zones (None: every served zone)."""
-    if names is None:
-        return [st for _, st in sorted(controller.zones.items())]
-    out = []
-    for name in names:
-        try:
-            origin = dns.name.from_text(name)
-        except dns.exception.DNSException as exc:
-            raise ControlError(f"bad zone name {name!r}: {exc}") from None
-        if origin not in controller.zones:
-            raise ControlError(f"zone {origin} is not served")
-        out.append(controller.zones[origin])
-    return out
 
 
 def _probes(controller: Any, zones: list[Any], given: list[Any]) -> list[dict[str, Any]]:

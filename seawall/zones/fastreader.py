@@ -34,7 +34,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.ttl
 
-from .problems import Location, Problem
+from .problems import Location, Problem, shown_path
 from .reader import MAX_TTL, Record, read_master_file
 
 IN = dns.rdataclass.IN
@@ -311,12 +311,7 @@ class _FastReader:
         return name
 
     def _display(self) -> str:
-        if self.display_root is not None:
-            try:
-                return str(self.path.resolve().relative_to(self.display_root.resolve()))
-            except ValueError:
-                pass
-        return str(self.path)
+        return shown_path(self.path, self.display_root)
 
 
 def _tokens(line: str) -> tuple[list[str], set[int], int]:

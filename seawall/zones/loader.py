@@ -22,7 +22,7 @@ from .fastreader import read_master_file_fast
 from .model import Zone, build_zone
 from .octodns import SUFFIXES as OCTODNS_SUFFIXES
 from .octodns import is_octodns_file, read_octodns_file
-from .problems import Location, Problem
+from .problems import Location, Problem, shown_path
 from .reader import Record
 from .validate import check_records, check_zone
 
@@ -92,7 +92,7 @@ def load_zone_file(path: Path, origin: dns.name.Name | None = None, *,
 def _load_zone_file(path: Path, origin: dns.name.Name | None, *,
                     include_root: Path | None, display_root: Path | None,
                     strict: bool) -> LoadedZone:
-    shown = _shown(path, display_root)
+    shown = shown_path(path, display_root)
     try:
         origin = origin or origin_for(path)
     except dns.exception.DNSException as exc:
@@ -127,12 +127,3 @@ def load_directory(directory: Path, *, strict: bool = True,
     return [load_zone_file(path, include_root=directory, display_root=shown_from,
                            strict=strict)
             for path in zone_files(directory)]
-
-
-def _shown(path: Path, display_root: Path | None) -> str:
-    if display_root is not None:
-        try:
-            return str(path.resolve().relative_to(display_root.resolve()))
-        except ValueError:
-            pass
-    return str(path)

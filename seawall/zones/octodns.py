@@ -88,7 +88,7 @@ import dns.rdatatype
 import yaml
 
 from .octodns_values import VALUE_MAKERS, BadValue, line_of, txt_chunks
-from .problems import Location, Problem, Severity
+from .problems import Location, Problem, Severity, shown_path
 from .reader import MAX_TTL, Record
 
 __all__ = ["OctodnsReader", "content_serial", "is_octodns_file", "natural_key",
@@ -147,7 +147,7 @@ class OctodnsReader:
                  display_root: Path | None = None) -> None:
         self.path = path
         self.origin = origin
-        self.shown = _display(path, display_root)
+        self.shown = shown_path(path, display_root)
         self.records: list[Record] = []
         self.problems: list[Problem] = []
         self.soa_node: yaml.MappingNode | None = None
@@ -534,15 +534,6 @@ def _lenient(node: yaml.Node) -> bool:
 
 def _shown_name(key: str) -> str:
     return repr(key) if key else "the apex ''"
-
-
-def _display(path: Path, display_root: Path | None) -> str:
-    if display_root is not None:
-        try:
-            return str(path.resolve().relative_to(display_root.resolve()))
-        except ValueError:
-            pass
-    return str(path)
 
 
 def _describe(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class Severity(enum.Enum):
@@ -37,3 +38,13 @@ class Problem:
     def __str__(self) -> str:
         prefix = "" if self.is_error else "warning: "
         return f"{self.location}: {prefix}{self.message}"
+
+
+def shown_path(path: Path, root: Path | None) -> str:
+    """How a file is named in problems: relative to ``root`` when it lies below it."""
+    if root is not None:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(path)

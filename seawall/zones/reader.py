@@ -32,7 +32,7 @@ import dns.rdatatype
 import dns.tokenizer
 import dns.ttl
 
-from .problems import Location, Problem, Severity
+from .problems import Location, Problem, Severity, shown_path
 
 MAX_TTL = 2**31 - 1
 """RFC 2181 §8: a TTL is an unsigned 31-bit number."""
@@ -334,12 +334,7 @@ class MasterFileReader:
     # ----------------------------------------------------------- helpers
 
     def _display(self, path: Path) -> str:
-        if self.display_root is not None:
-            try:
-                return str(path.resolve().relative_to(self.display_root.resolve()))
-            except ValueError:
-                pass
-        return str(path)
+        return shown_path(path, self.display_root)
 
     def _location(self, state: _FileState, line: int) -> Location:
         return Location(self._display(state.path), line)

@@ -56,7 +56,7 @@ def test_a_tampered_record_fails_verification_with_its_line(signed):
     path.write_text("\n".join(lines) + "\n")
     result = check(str(path))
     assert result.returncode == 1
-    assert re.search(rf"signed\.test\.zone:\d+: RRSIG A at www\.signed\.test\. does not verify",
+    assert re.search(r"signed\.test\.zone:\d+: RRSIG A at www\.signed\.test\. does not verify",
                      result.stdout), result.stdout
 
 

@@ -13,7 +13,6 @@ import importlib.util
 import sys
 
 import pytest
-import yaml
 
 from conftest import CONFORMANCE, ROOT, SeawallProcess, free_port, require_tool
 from dnssec_signing import sign_zone
