@@ -31,6 +31,19 @@ a.b.ent  A     192.0.2.2
 *.wild   A     192.0.2.100
 alias    CNAME www
 forged   A     192.0.2.77
+sub      NS    ns1.sub
+ns1.sub  A     192.0.2.61
+insec    NS    ns1.insec
+ns1.insec A    192.0.2.62
+"""
+
+CHILD = """\
+$ORIGIN {origin}
+$TTL 300
+@        SOA   ns1 hostmaster 1 7200 3600 1209600 300
+@        NS    ns1
+ns1      A     {address}
+host     A     192.0.2.{last}
 """
 
 
@@ -71,7 +84,16 @@ def resolver(tmp_path_factory):
     anchors = []
     for origin, options in (("nsec.test.", {}), ("nsec3.test.", {"nsec3": True})):
         keys = base / origin.rstrip(".")
-        signed = sign_zone(ZONE.format(origin=origin), origin, keys, **options)
+        # A signed child (its DS goes into the parent) and an unsigned one, both
+        # served here too: validation must follow the DS across the cut.
+        child = f"sub.{origin}"
+        signed_child = sign_zone(CHILD.format(origin=child, address="192.0.2.61", last=71),
+                                 child, base / child.rstrip("."))
+        (zones / f"{child.rstrip('.')}.zone").write_text(signed_child.read_text())
+        ds = (base / child.rstrip(".") / f"dsset-{child}").read_text()
+        (zones / f"insec.{origin.rstrip('.')}.zone").write_text(
+            CHILD.format(origin=f"insec.{origin}", address="192.0.2.62", last=72))
+        signed = sign_zone(ZONE.format(origin=origin) + ds, origin, keys, **options)
         (zones / f"{origin.rstrip('.')}.zone").write_text(signed.read_text())
         dsset = (keys / f"dsset-{origin}").read_text().split("\n")
         anchors += [" ".join(line.split()) for line in dsset if " DS " in line]
@@ -104,6 +126,30 @@ def test_validating_resolver_marks_answers_authentic(resolver, zone, name, rdtyp
     response = resolve(addr, f"{name}.{zone}", rdtype)
     assert response.rcode() == rcode, response.to_text()
     assert response.flags & dns.flags.AD, response.to_text()
+
+
+@pytest.mark.parametrize("zone", ["nsec.test.", "nsec3.test."])
+def test_the_chain_follows_the_ds_into_a_signed_child(resolver, zone):
+    addr, _, _ = resolver
+    response = resolve(addr, f"host.sub.{zone}", "A")
+    assert response.rcode() == dns.rcode.NOERROR, response.to_text()
+    assert response.flags & dns.flags.AD, response.to_text()
+    assert "192.0.2.71" in response.to_text()
+    ds = resolve(addr, f"sub.{zone}", "DS")           # answered by the parent
+    assert ds.flags & dns.flags.AD and ds.answer, ds.to_text()
+
+
+@pytest.mark.parametrize("zone", ["nsec.test.", "nsec3.test."])
+def test_an_unsigned_child_is_provably_insecure(resolver, zone):
+    """The parent proves there is no DS: answers come back, not SERVFAIL, without AD."""
+    addr, _, _ = resolver
+    response = resolve(addr, f"host.insec.{zone}", "A")
+    assert response.rcode() == dns.rcode.NOERROR, response.to_text()
+    assert not response.flags & dns.flags.AD
+    assert "192.0.2.72" in response.to_text()
+    no_ds = resolve(addr, f"insec.{zone}", "DS")      # NSEC/NSEC3 proof, validated
+    assert no_ds.rcode() == dns.rcode.NOERROR and not no_ds.answer
+    assert no_ds.flags & dns.flags.AD, no_ds.to_text()
 
 
 def test_a_forged_answer_is_bogus(resolver, tmp_path):
