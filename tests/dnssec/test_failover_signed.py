@@ -150,3 +150,14 @@ def test_status_reports_the_signature_expiry_of_the_served_data(signed_setup):
         # Signed for ten years from now (dnssec_signing.VALIDITY).
         assert zone["signature_expiry"] > time.time() + 9 * 365 * 86400
         assert server.proc.poll() is None
+
+
+def test_a_mis_signed_emergency_zone_stops_the_start(signed_setup):
+    """A record changed after signing: the emergency version would be bogus."""
+    tmp_path, keys, zones, config = signed_setup
+    path = zones / "emergency" / "nsec.test.zone"
+    path.write_text(path.read_text().replace("192.0.2.99", "192.0.2.98"))
+    server = SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)})
+    with pytest.raises(RuntimeError, match="does not verify"):
+        server.start()
+    server.stop()
