@@ -81,6 +81,10 @@ class App:
         """Serve these zones (None: stop serving one): one ZoneSet swap."""
         changes = self.primary.prepare(changes, self.zoneset)
         self.responder.zoneset = self.zoneset.replace(changes)
+        if self.metrics is not None:
+            # Per-zone answer counts follow the served zones (see QueryStats).
+            self.query_stats.zones = {st.origin.canonicalize().to_wire(): st
+                                      for st in self.failover.controller.zones.values()}
         log.info("zones swapped: generation=%d zones=%d changed=%s", self.zoneset.generation,
                  len(self.zoneset), ",".join(f"{o}={z.serial if z else '-'}"
                                              for o, z in changes.items()))

@@ -52,6 +52,12 @@ class QueryStats:
         self.counts: dict[tuple[int, bytes, int], int] = {}
         self.sample_every = sample_every
         self._until_sample = sample_every
+        # Per zone and data source, only while metrics are served (it costs a
+        # suffix lookup per response): origin in lowercase wire form -> the
+        # controller's state of the zone, whose served_mode says live, stale
+        # or emergency at the moment of the answer.
+        self.zones: dict[bytes, Any] | None = None
+        self.zone_counts: dict[tuple[Any, int], int] = {}
 
     def count(self, transport: int, request: bytes, response: bytes,
               client: object = None) -> None:
@@ -63,6 +69,8 @@ class QueryStats:
             if self._until_sample <= 0:
                 self._until_sample = self.sample_every
                 _log_query(transport, request, response, client)
+        if self.zones is not None and end > 0:
+            self._count_zone(request[12:end + 1].lower(), response[3] & 0x0F)
         key = (transport, request[end + 1:end + 3] if end > 0 else b"", response[3] & 0x0F)
         counts = self.counts
         if key in counts:
@@ -72,6 +80,18 @@ class QueryStats:
         else:
             other = (transport, b"", key[2])
             counts[other] = counts.get(other, 0) + 1
+
+    def _count_zone(self, name: bytes, rcode: int) -> None:
+        st = _find_zone(self.zones or {}, name)
+        if st is None:
+            return
+        key = _zone_count_key(st, rcode)
+        self.zone_counts[key] = self.zone_counts.get(key, 0) + 1
+
+
+def _zone_count_key(st: Any, rcode: int) -> tuple[str, str, int]:
+    mode = st.served_mode.value if st.served_mode is not None else "none"
+    return (str(st.origin), mode, rcode)
 
 
 def _log_query(transport: int, request: bytes, response: bytes, client: object) -> None:
@@ -85,6 +105,17 @@ def _log_query(transport: int, request: bytes, response: bytes, client: object) 
     querylog.info("query: client=%s transport=%s %s rcode=%s size=%d", host,
                   TRANSPORTS[transport], question, dns.rcode.to_text(response[3] & 0x0F),
                   len(response))
+
+
+def _find_zone(zones: dict[bytes, Any], name: bytes) -> Any:
+    """The zone state for the longest served suffix of ``name`` (wire, lowercase)."""
+    offset = 0
+    while offset < len(name):
+        st = zones.get(name[offset:])
+        if st is not None:
+            return st
+        offset += name[offset] + 1
+    return None
 
 
 class SeawallCollector(Collector):
@@ -111,6 +142,12 @@ class SeawallCollector(Collector):
         for labels, value in merged.items():
             family.add_metric(list(labels), value)
         yield family
+        answers = CounterMetricFamily("seawall_answers",
+                                      "Responses per zone and the data source that answered",
+                                      labels=["zone", "source", "rcode"])
+        for (zone, source, rcode), value in list(self.app.query_stats.zone_counts.items()):
+            answers.add_metric([zone, source, dns.rcode.to_text(rcode)], value)
+        yield answers
 
     def _rrl(self) -> Iterable[Any]:
         limiter = self.app.server.rate_limiter

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 from conftest import ROOT, SeawallProcess, ask, free_port
+from seawall.failover.control_client import ControlClient
 
 
 def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
@@ -50,9 +51,23 @@ def test_counters_move_with_queries(tmp_path, zones_dir):
         assert value(after, "seawall_responses_total", transport="tcp", qtype="A",
                      rcode="NXDOMAIN") == 1
         assert value(after, "seawall_zone_state", zone="example.com.", state="live") == 1
+        assert (value(after, "seawall_answers_total", zone="example.com.", source="live",
+                      rcode="NOERROR")
+                - value(before, "seawall_answers_total", zone="example.com.", source="live",
+                        rcode="NOERROR")) == 3
+        assert value(after, "seawall_answers_total", zone="example.com.", source="live",
+                     rcode="NXDOMAIN") == 1
         assert value(after, "seawall_zone_serial", zone="example.com.") == 2026112701
         assert value(after, "seawall_zones") == 1
         assert scrape(port, "/nope")[0] == 404
+        # Answers from emergency data are counted under their source.
+        ControlClient(state_dir=tmp_path / ".seawall").call(
+            "force", mode="emergency", zones=["example.com."], reason="metrics test")
+        ask(server.addr, "www.example.com.", "A")
+        forced = scrape(port)[1]
+        assert value(forced, "seawall_answers_total", zone="example.com.", source="emergency",
+                     rcode="NOERROR") == 1
+        assert value(forced, "seawall_zone_forced", zone="example.com.") == 1
 
 
 def test_sampled_query_log(tmp_path, zones_dir):
