@@ -7,6 +7,8 @@ means a bug: these properties feed it mutated and random messages.
 
 from __future__ import annotations
 
+import os
+
 import dns.flags
 import dns.message
 import dns.rcode
@@ -86,7 +88,8 @@ def mutated(draw) -> bytes:
     return bytes(wire)
 
 
-@settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "400")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(wire=st.one_of(mutated(), st.binary(max_size=64)), tcp=st.booleans())
 @example(wire=bytes.fromhex("123400000001000000000000") + b"\x00\x00\x01\x00\x01", tcp=False)
 def test_never_raises_and_never_servfails(responder, wire, tcp):
