@@ -166,8 +166,8 @@ def exchange_raw(addr: tuple[str, int], wire: bytes, *, tcp: bool = False,
         with socket.create_connection(addr, timeout=timeout) as sock:
             sock.sendall(len(wire).to_bytes(2, "big") + wire)
             try:
-                size = int.from_bytes(_recv_exact(sock, 2), "big")
-                return _recv_exact(sock, size)
+                size = int.from_bytes(recv_exact(sock, 2), "big")
+                return recv_exact(sock, size)
             except (OSError, EOFError):
                 return None
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -179,7 +179,7 @@ def exchange_raw(addr: tuple[str, int], wire: bytes, *, tcp: bool = False,
             return None
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def recv_exact(sock: socket.socket, n: int) -> bytes:
     data = b""
     while len(data) < n:
         chunk = sock.recv(n - len(data))

@@ -15,7 +15,7 @@ import time
 import dns.message
 import dns.rcode
 
-from conftest import ROOT, SeawallProcess, decode_twice
+from conftest import ROOT, SeawallProcess, decode_twice, recv_exact
 from seawall.failover.control_client import ControlClient
 
 DURATION = 6.0
@@ -78,20 +78,10 @@ class Load:
                 sock.sendall(b"".join(len(w).to_bytes(2, "big") + w for w in wires))
                 for (qname, _), _wire in zip(batch, wires):
                     try:
-                        size = int.from_bytes(_recv(sock, 2), "big")
-                        self.check(_recv(sock, size), qname)
+                        size = int.from_bytes(recv_exact(sock, 2), "big")
+                        self.check(recv_exact(sock, size), qname)
                     except (socket.timeout, EOFError):
                         self.check(None, qname)
-
-
-def _recv(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
 
 
 def test_no_query_lost_while_everything_changes(tmp_path, zones_dir):
