@@ -142,6 +142,16 @@ class Timing:
         return self.fail_after * self.cycle + self.cycle / 2
 
 
+def detect_limit(t: Timing, scenario: str) -> float:
+    """The detection objective for a scenario.
+
+    A flap's first down phase may start between two looks and hold fewer than
+    ``fail_after`` failures; the failures that count may then come only in the
+    next down phase, one up phase later: allow one whole flap cycle more.
+    """
+    return t.detect_within + (2 * t.flap_period if scenario == "flap" else 0.0)
+
+
 def timing(settings: Any) -> Timing:
     return Timing(float(settings.probe_interval), float(settings.probe_timeout),
                   int(settings.fail_after), int(settings.recover_after),
@@ -214,11 +224,13 @@ def make_plan(service: Any, request: dict[str, Any]) -> dict[str, Any]:
         raise ControlError("preflight refused the drill: " + "; ".join(problems))
     probes = _probes(controller, zones, request.get("probes") or [])
     path = expected_states(t, scenario, duration)
+    detect = detect_limit(t, scenario)
     objectives = [
         "no probe lost (no answer within the probe timeout)",
         "no wrong answer (each answer is the data of the state in force when it was sent)",
-        f"detection (leaving live) within {t.detect_within:.1f}s of the fault "
-        f"(fail_after × interval + timeout + margin)",
+        f"detection (leaving live) within {detect:.1f}s of the fault "
+        f"(fail_after × interval + timeout + margin"
+        f"{', plus one flap cycle' if scenario == 'flap' else ''})",
         f"every zone reaches {path[-2]} while the fault lasts",
         f"recovery to live within {t.recover_within:.1f}s of the fault's removal",
     ]
@@ -227,7 +239,7 @@ def make_plan(service: Any, request: dict[str, Any]) -> dict[str, Any]:
     return {"scenario": scenario, "zones": [str(st.origin) for st in zones],
             "duration": duration, "thresholds": controller.status()["thresholds"],
             "expected_states": {str(st.origin): path for st in zones},
-            "detect_within": t.detect_within, "recover_within": t.recover_within,
+            "detect_within": detect, "recover_within": t.recover_within,
             "flap_period": t.flap_period if scenario == "flap" else None,
             "flap_holds": flap_holds(t) if scenario == "flap" else None,
             "objectives": objectives, "probes": probes,
