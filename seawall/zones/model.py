@@ -9,7 +9,8 @@ cut, wildcard — is decided here, at build time.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+import types
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import dns.name
@@ -17,6 +18,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from . import leaves
 from .dnssec import build_chains
 from .reader import Record
 
@@ -27,6 +29,10 @@ RRSIG = dns.rdatatype.RRSIG
 NSEC3 = dns.rdatatype.NSEC3
 DNSKEY = dns.rdatatype.DNSKEY
 WILDCARD = b"*"
+
+
+NO_SIGNATURES: Mapping[int, dns.rrset.RRset] = types.MappingProxyType({})
+"""The ``rrsigs`` of every node without signatures (one shared, read-only table)."""
 
 
 class Node:
@@ -42,9 +48,9 @@ class Node:
 
     def __init__(self, name: dns.name.Name) -> None:
         self.name = name
-        self.children: dict[bytes, Node] = {}
+        self.children: Children = NO_CHILDREN
         self.rrsets: dict[int, dns.rrset.RRset] = {}
-        self.rrsigs: dict[int, dns.rrset.RRset] = {}
+        self.rrsigs: Mapping[int, dns.rrset.RRset] = NO_SIGNATURES
         self.is_apex = False
         self.is_delegation = False  # NS below the apex: a zone cut (RFC 1034 §4.2.1)
         self.is_occluded = False    # below a zone cut: glue or occluded data
@@ -59,6 +65,64 @@ class Node:
     def __repr__(self) -> str:
         types = ",".join(dns.rdatatype.to_text(t) for t in self.rrsets)
         return f"<Node {self.name} {types}>"
+
+
+class Children(Mapping[bytes, Node]):
+    """The nodes below one node, by lowercase label; read-only once the zone is built.
+
+    Plain leaves are kept as tuples (see :mod:`.leaves`) and handed out as a
+    new Node at each lookup, equal in content every time.
+    """
+
+    __slots__ = ("entries", "owner")
+
+    def __init__(self, owner: dns.name.Name | None) -> None:
+        self.entries: dict[bytes, Node | tuple] = {}
+        self.owner = owner
+
+    def get(self, key: bytes, default: Node | None = None) -> Node | None:  # type: ignore[override]
+        entry = self.entries.get(key)
+        if entry is None:
+            return default
+        if type(entry) is tuple:
+            return self.leaf(key, entry)
+        return entry  # type: ignore[return-value]
+
+    def __getitem__(self, key: bytes) -> Node:
+        entry = self.entries[key]
+        if type(entry) is tuple:
+            return self.leaf(key, entry)
+        return entry  # type: ignore[return-value]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.entries)
+
+    def values(self) -> Iterator[Node]:  # type: ignore[override]
+        for key, entry in self.entries.items():
+            yield self.leaf(key, entry) if type(entry) is tuple else entry  # type: ignore[misc]
+
+    def items(self) -> Iterator[tuple[bytes, Node]]:  # type: ignore[override]
+        for key, entry in self.entries.items():
+            yield key, (self.leaf(key, entry) if type(entry) is tuple else entry)  # type: ignore[misc]
+
+    def leaf(self, key: bytes, entry: tuple) -> Node:
+        """The Node of a compact leaf: its label (lowercase, as written) under the owner."""
+        node = Node(leaves.new_name((key,) + self.owner.labels))  # type: ignore[union-attr]
+        node.rrsets = leaves.rrsets(node.name, entry)
+        return node
+
+    def __repr__(self) -> str:
+        return f"<Children of {self.owner}: {len(self.entries)}>"
+
+
+NO_CHILDREN = Children(None)
+"""The ``children`` of every leaf node (one shared, empty table)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +165,8 @@ class Zone:
         # of the zone and must not answer queries (RFC 5155 §7.2.8).
         self.nsec3_nodes: dict[bytes, Node] = nsec3_nodes or {}
         self.is_signed = DNSKEY in apex.rrsets
-        self.nsec, self.nsec3 = build_chains(origin, apex, self.nodes(), self.nsec3_nodes)
+        self.nsec, self.nsec3 = build_chains(origin, apex, self.nodes(leaves=False),
+                                             self.nsec3_nodes)
 
     @functools.cached_property
     def signature_expiry(self) -> int | None:
@@ -111,7 +176,7 @@ class Zone:
         leave emergency, before this moment (RFC 4034 §3.1.5).
         """
         earliest = None
-        for rrset in self.rrsets():
+        for rrset in self.rrsets(leaves=False):   # a compact leaf has no signatures
             if rrset.rdtype == RRSIG:
                 for sig in rrset:
                     if earliest is None or sig.expiration < earliest:
@@ -156,17 +221,32 @@ class Zone:
             node = node.children.get(key) if node else None
         return node
 
-    def nodes(self) -> Iterator[Node]:
-        """Every node, parents before children."""
-        stack = [self.apex]
-        while stack:
-            node = stack.pop()
-            yield node
-            stack.extend(node.children.values())
+    def nodes(self, *, leaves: bool = True) -> Iterator[Node]:
+        """Every node, parents before children, depth first, last child first.
 
-    def rrsets(self) -> Iterator[dns.rrset.RRset]:
+        ``leaves=False`` leaves out the plain leaves kept compact (see
+        :mod:`.leaves`): none of them is a cut, glue, DNAME or signed, so the
+        checks and the DNSSEC chains need only the others.
+        """
+        yield self.apex
+        stack = [(self.apex.children, reversed(self.apex.children.entries.items()))]
+        while stack:
+            children, pending = stack[-1]
+            for key, entry in pending:
+                if type(entry) is tuple:
+                    if leaves:
+                        yield children.leaf(key, entry)
+                    continue
+                yield entry
+                if entry.children.entries:
+                    stack.append((entry.children, reversed(entry.children.entries.items())))
+                    break
+            else:
+                stack.pop()
+
+    def rrsets(self, *, leaves: bool = True) -> Iterator[dns.rrset.RRset]:
         """Every RRset of the zone, signatures and the NSEC3 chain included."""
-        for node in self.nodes():
+        for node in self.nodes(leaves=leaves):
             yield from node.rrsets.values()
             yield from node.rrsigs.values()
         for node in self.nsec3_nodes.values():
@@ -188,6 +268,8 @@ def build_zone(origin: dns.name.Name, records: Iterable[Record], *, source: str 
     Records with the same owner and type merge into one RRset whose TTL is
     the smallest of theirs (RFC 2181 §5.2 forbids differing TTLs; the
     smallest is the safe reading). Raises ValueError if there is no SOA.
+    Plain leaves are stored compactly (see :mod:`.leaves`) and become Nodes
+    when a record they cannot hold, or a child, arrives.
     """
     apex = Node(origin)
     apex.is_apex = True
@@ -195,8 +277,8 @@ def build_zone(origin: dns.name.Name, records: Iterable[Record], *, source: str 
     rrset_count = 0
     depth_of_origin = len(origin.labels)
     nsec3_nodes: dict[bytes, Node] = {}
+    ttls: dict[int, int] = {}   # one int object per distinct TTL
     for record in records:
-        node = apex
         name = record.name
         labels = name.labels
         rdata = record.rdata
@@ -205,19 +287,66 @@ def build_zone(origin: dns.name.Name, records: Iterable[Record], *, source: str 
             node = nsec3_nodes.get(key) or nsec3_nodes.setdefault(key, Node(name))
             rrset_count += _add(node, record)
             continue
-        for i in range(len(labels) - depth_of_origin - 1, -1, -1):
-            key = labels[i].lower()
-            child = node.children.get(key)
-            if child is None:
-                # The record's own name serves its node (an equal Name, built once).
-                child = Node(name if i == 0 else dns.name.Name(labels[i:]))
-                node.children[key] = child
-                node_count += 1
+        depth = len(labels) - depth_of_origin
+        if depth == 0:
+            rrset_count += _add(apex, record)
+            continue
+        node = apex
+        for i in range(depth - 1, 0, -1):
+            child, created = _inner(node, labels, i)
+            node_count += created
             node = child
-        rrset_count += _add(node, record)
+        children = node.children
+        if children is NO_CHILDREN:
+            children = node.children = Children(node.name)
+        entries = children.entries
+        label = labels[0]
+        key = label.lower()
+        entry = entries.get(key)
+        if entry is None or type(entry) is tuple:
+            # A new leaf is compact only if its name is its parent's plus its
+            # label as the tree keys it: then the Node it becomes has this name.
+            if entry is not None or (key == label and labels[1:] == node.name.labels):
+                ttl = ttls.setdefault(record.ttl, record.ttl)
+                leaf = leaves.add(entry, rdata, ttl)  # type: ignore[arg-type]
+                if leaf is not None:
+                    if entry is None:
+                        node_count += 1
+                        entries[label] = leaf
+                    else:
+                        entries[key] = leaf
+                    rrset_count += leaves.rrset_count(leaf) - leaves.rrset_count(entry)  # type: ignore[arg-type]
+                    continue
+            if entry is None:
+                child = Node(name)
+                node_count += 1
+            else:
+                child = children.leaf(key, entry)  # type: ignore[arg-type]
+            entries[key] = child
+            entry = child
+        rrset_count += _add(entry, record)  # type: ignore[arg-type]
     _mark_cuts(apex)
     return Zone(origin, apex, source=source, node_count=node_count, rrset_count=rrset_count,
                 nsec3_nodes=nsec3_nodes)
+
+
+def _inner(node: Node, labels: tuple[bytes, ...], i: int) -> tuple[Node, int]:
+    """The child of ``node`` for ``labels[i]`` as a Node (made, or grown from a leaf)."""
+    children = node.children
+    if children is NO_CHILDREN:
+        children = node.children = Children(node.name)
+    key = labels[i].lower()
+    entry = children.entries.get(key)
+    if type(entry) is Node:
+        return entry, 0
+    if entry is None:
+        child = Node(dns.name.Name(labels[i:]))
+        created = 1
+    else:
+        child = children.leaf(key, entry)  # type: ignore[arg-type]
+        created = 0
+    children.entries[key] = child
+    return child, created
 
 
 def _is_nsec3_data(rdata) -> bool:
@@ -228,6 +357,8 @@ def _add(node: Node, record: Record) -> int:
     """Add a record to its node's RRset; 1 if that started a new RRset."""
     rdata = record.rdata
     if rdata.rdtype == RRSIG:
+        if node.rrsigs is NO_SIGNATURES:
+            node.rrsigs = {}
         table, key_type = node.rrsigs, rdata.covers()
     else:
         table, key_type = node.rrsets, rdata.rdtype
@@ -235,7 +366,7 @@ def _add(node: Node, record: Record) -> int:
     if rrset is None:
         rrset = dns.rrset.RRset(node.name, dns.rdataclass.IN, rdata.rdtype,
                                 rdata.covers() if rdata.rdtype == RRSIG else dns.rdatatype.NONE)
-        table[key_type] = rrset
+        table[key_type] = rrset  # type: ignore[index]
         # The first record of a set has nothing to merge with: what Rdataset.add
         # would do, without its duplicate check (two hashes of the whole rdata).
         rrset.update_ttl(record.ttl)
@@ -246,11 +377,25 @@ def _add(node: Node, record: Record) -> int:
 
 
 def _mark_cuts(apex: Node) -> None:
-    """Flag delegation points and everything below them (RFC 1034 §4.2.1)."""
-    stack: list[tuple[Node, bool]] = [(child, False) for child in apex.children.values()]
+    """Flag delegation points and everything below them (RFC 1034 §4.2.1).
+
+    Leaves below a cut become Nodes: glue and occluded data are few, and the
+    checks look at each of them.
+    """
+    stack: list[tuple[Node, bool]] = [(apex, False)]
     while stack:
         node, below_cut = stack.pop()
-        node.is_occluded = below_cut
-        node.is_delegation = not below_cut and NS in node.rrsets
-        stack.extend((child, below_cut or node.is_delegation)
-                     for child in node.children.values())
+        if node is not apex:
+            node.is_occluded = below_cut
+            node.is_delegation = not below_cut and NS in node.rrsets
+        children = node.children
+        if not children.entries:
+            continue
+        below = below_cut or node.is_delegation
+        entries = children.entries
+        for key, entry in entries.items():
+            if type(entry) is tuple:
+                if not below:
+                    continue
+                entry = entries[key] = children.leaf(key, entry)
+            stack.append((entry, below))  # type: ignore[arg-type]
