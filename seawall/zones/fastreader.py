@@ -24,7 +24,10 @@ Example::
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import dns.exception
@@ -46,9 +49,13 @@ NAME_TYPES = {NS, CNAME, PTR, DNAME}
 TEXT_TYPES = {TXT, SPF}
 # Characters the fast reader leaves to dnspython: escapes, control characters
 # other than tab, newline and carriage return.
-_HARD = re.compile(r"[\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_HARD_BYTES = re.compile(rb"[\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TOKEN = re.compile(r'"([^"]*)"|([()])|(;)|([^\s"();]+)|(")')
 _IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
+NAME_CACHE = 4096
+"""Names remembered by their text (a bounded table: a million of them would
+outweigh what they save, and their texts freed at once would leave holes
+that the zone's own objects fill, pinning the reader's memory pages)."""
 _set = object.__setattr__
 _A_CLASS = dns.rdata.get_rdata_class(IN, A)
 
@@ -121,33 +128,34 @@ class _FastReader:
         self.last_ttl: int | None = None
         self.names: dict[str, dns.name.Name] = {}
         self.types: dict[str, int] = {}
-        self.inside: set[int] = set()   # ids of names known to be in the zone
+        self.ttls: dict[str, int] = {}
+        self.last_inside = True           # last_name is in the zone
         self.origin_inside = True
         self.classes = {t: dns.rdata.get_rdata_class(IN, t)
                         for t in (A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, SRV, DNAME, SPF)}
 
     def read(self) -> list[Record] | None:
-        text = self.path.read_bytes().decode("utf-8-sig")
-        if not text.isascii() or _HARD.search(text):
+        data = self.path.read_bytes()
+        if data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8):]   # as the reference's utf-8-sig skips it
+        if not data.isascii() or _HARD_BYTES.search(data):
             return None
-        # Universal newlines, as the reference's text-mode file has them.
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         shown = self._display()
         records: list[Record] = []
         append = records.append
-        index = 0
-        count = len(lines)
-        while index < count:
-            line = lines[index]
-            number = index + 1
-            index += 1
+        lines = _lines(data)
+        number = 0
+        for line in lines:
+            number += 1
+            start = number
             if '"' in line or "(" in line or ")" in line:
                 tokens, quoted, open_parens = _tokens(line)
                 while open_parens:
-                    if index >= count:
+                    following = next(lines, None)
+                    if following is None:
                         raise _GiveUp("parenthesis left open")
-                    more, more_quoted, change = _tokens(lines[index])
-                    index += 1
+                    number += 1
+                    more, more_quoted, change = _tokens(following)
                     quoted |= {i + len(tokens) for i in more_quoted}
                     tokens += more
                     open_parens += change
@@ -172,8 +180,11 @@ class _FastReader:
                     raise _GiveUp("quoted owner")
                 owner = self._name(first)
                 self.last_name = owner
+                # A name relative to an origin in the zone is in it; others are looked at.
+                self.last_inside = (self.origin_inside and first[-1] != ".") or \
+                    owner.is_subdomain(self.zone_origin)
                 rest = 1
-            append(self._record(owner, tokens, rest, quoted, Location(shown, number)))
+            append(self._record(owner, tokens, rest, quoted, Location(shown, start)))
         return records
 
     # ------------------------------------------------------------- pieces
@@ -202,7 +213,9 @@ class _FastReader:
             if quoted and at in quoted:
                 raise _GiveUp("quoted column")
             if ttl is None and token[:1].isdigit():
-                ttl = _ttl(token)
+                ttl = self.ttls.get(token)
+                if ttl is None:
+                    ttl = self.ttls[token] = _ttl(token)   # one int per distinct TTL
                 at += 1
             elif token.upper() == "IN":
                 at += 1
@@ -230,10 +243,8 @@ class _FastReader:
                 ttl = rdata.minimum  # type: ignore[attr-defined]
             else:
                 raise _GiveUp("no TTL")
-        if id(owner) not in self.inside:
-            if not owner.is_subdomain(self.zone_origin):
-                raise _GiveUp("outside the zone")
-            self.inside.add(id(owner))
+        if not self.last_inside:
+            raise _GiveUp("outside the zone")
         self.last_ttl = ttl
         return Record(owner, ttl, rdata, location)
 
@@ -288,12 +299,10 @@ class _FastReader:
                 name = dns.name.root
             else:
                 labels = text.encode().split(b".")
-                relative = False
                 if labels[-1] == b"":
                     labels.pop()
                 else:
                     labels += self.origin.labels[:-1]
-                    relative = True
                 total = 1
                 for label in labels:
                     size = len(label)
@@ -304,14 +313,27 @@ class _FastReader:
                     raise _GiveUp("name too long")
                 labels.append(b"")
                 name = _new_name(tuple(labels)) if SHORTCUTS else dns.name.Name(labels)
-                if relative and self.origin_inside:
-                    self.inside.add(id(name))
-            if len(self.names) < 1_000_000:
-                self.names[text] = name
+            if len(self.names) >= NAME_CACHE:
+                self.names.clear()
+            self.names[text] = name
         return name
 
     def _display(self) -> str:
         return shown_path(self.path, self.display_root)
+
+
+def _lines(data: bytes) -> Iterator[str]:
+    """The lines of an ASCII file without their ends, one at a time.
+
+    Universal newlines, as the reference's text-mode file has them; a whole
+    list of a million lines would be freed only at the end of the read.
+    """
+    if b"\r" in data:
+        yield from data.decode("ascii").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        return
+    for raw in io.BytesIO(data):
+        line = raw.decode("ascii")
+        yield line[:-1] if line[-1:] == "\n" else line
 
 
 def _tokens(line: str) -> tuple[list[str], set[int], int]:

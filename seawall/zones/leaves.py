@@ -6,9 +6,12 @@ come to about 1.1 KB per name. A leaf that needs nothing a walk down the tree
 must see (no children, no zone cut, no DNAME, no DNSSEC data, not glue, its
 owner written in lowercase) is kept in its parent's ``children`` table as a
 tuple instead, ``(rdtype, ttl, data, rdtype, ttl, data, ...)``, where
-``data`` is one record or a tuple of records, and a record of type A or
-AAAA is its 4 or 16 address octets when dnspython's text for it is what
-``socket`` makes of those octets. That is about 200 octets per name.
+``data`` is one record or a tuple of records. A record is kept as octets
+made while the zone is built: A and AAAA as their address (when dnspython's
+text for it is what ``socket`` makes of those octets), CNAME, PTR, MX, SRV,
+TXT and SPF as their wire form (which holds all they are). That is about
+200 octets per name, and nothing made while reading the file outlives the
+load (objects kept from then would pin the reader's memory pages).
 
 A leaf becomes a Node (with RRsets equal to the ones ``model._add`` builds
 from the same records) when it is looked up; callers see Nodes only.
@@ -39,6 +42,9 @@ MAX_RECORDS = 8
 _set = object.__setattr__
 _CLASSES = {A: dns.rdata.get_rdata_class(IN, A), AAAA: dns.rdata.get_rdata_class(IN, AAAA)}
 _FAMILY = {A: socket.AF_INET, AAAA: socket.AF_INET6}
+CNAME, PTR = dns.rdatatype.CNAME, dns.rdatatype.PTR
+_WIRE_TYPES = {t: dns.rdata.get_rdata_class(IN, t) for t in (
+    CNAME, PTR, dns.rdatatype.MX, dns.rdatatype.SRV, dns.rdatatype.TXT, dns.rdatatype.SPF)}
 _SINGLETON = frozenset(t for t in COMPACT_TYPES if dns.rdatatype.is_singleton(t))
 
 
@@ -50,9 +56,15 @@ def new_name(labels: tuple[bytes, ...]) -> dns.name.Name:
 
 
 def _pack(rdata: dns.rdata.Rdata) -> object:
-    """The octets of an A or AAAA record that rebuild it exactly; else the record."""
+    """The octets that rebuild a record exactly; else the record itself."""
+    if rdata.rdcomment is not None:
+        return rdata
     cls = _CLASSES.get(rdata.rdtype)
-    if cls is None or type(rdata) is not cls or rdata.rdcomment is not None:
+    if cls is None:
+        if type(rdata) is _WIRE_TYPES.get(rdata.rdtype):
+            return rdata.to_wire()
+        return rdata
+    if type(rdata) is not cls:
         return rdata
     address = rdata.address  # type: ignore[attr-defined]
     family = _FAMILY[rdata.rdtype]
@@ -67,6 +79,10 @@ def unpack(rdtype: int, item: object) -> dns.rdata.Rdata:
     """The record an item of a leaf stands for."""
     if type(item) is not bytes:
         return item  # type: ignore[return-value]
+    if rdtype == CNAME or rdtype == PTR:
+        return _target_from_wire(rdtype, item)
+    if rdtype in _WIRE_TYPES:
+        return dns.rdata.from_wire(IN, rdtype, item, 0, len(item))
     rdata = object.__new__(_CLASSES[rdtype])
     _set(rdata, "rdclass", IN)
     _set(rdata, "rdtype", A if rdtype == A else AAAA)
@@ -75,8 +91,27 @@ def unpack(rdtype: int, item: object) -> dns.rdata.Rdata:
     return rdata
 
 
+def _target_from_wire(rdtype: int, wire: bytes) -> dns.rdata.Rdata:
+    """A CNAME or PTR record from its wire form (uncompressed, as ``to_wire`` made it)."""
+    labels = []
+    at = 0
+    while True:
+        size = wire[at]
+        labels.append(wire[at + 1:at + 1 + size])
+        if not size:
+            break
+        at += 1 + size
+    rdata = object.__new__(_WIRE_TYPES[rdtype])
+    _set(rdata, "rdclass", IN)
+    _set(rdata, "rdtype", CNAME if rdtype == CNAME else PTR)
+    _set(rdata, "rdcomment", None)
+    _set(rdata, "target", new_name(tuple(labels)))
+    return rdata
+
+
 def _same(rdtype: int, old: object, new: object, rdata: dns.rdata.Rdata) -> bool:
-    if type(old) is bytes and type(new) is bytes:
+    """Equal records, as a set of them sees it (names compare without case)."""
+    if (rdtype == A or rdtype == AAAA) and type(old) is bytes and type(new) is bytes:
         return old == new
     return unpack(rdtype, old) == rdata
 
@@ -135,10 +170,14 @@ def rrset_count(leaf: tuple | None) -> int:
 
 
 def _shortcuts_agree() -> bool:
-    """Rebuilt A and AAAA records are exactly what dnspython's constructors make."""
+    """Rebuilt records are exactly what dnspython's parsers make."""
     try:
-        for rdtype, text in ((A, "192.0.2.1"), (AAAA, "2001:db8::1")):
-            ref = _CLASSES[rdtype](IN, rdtype, text)
+        for rdtype, text in ((A, "192.0.2.1"), (AAAA, "2001:db8::1"),
+                             (CNAME, "Host.Example."), (PTR, "a.b."),
+                             (dns.rdatatype.MX, "10 Mail.example."),
+                             (dns.rdatatype.SRV, "1 2 3 T.example."),
+                             (dns.rdatatype.TXT, '"a b" c'), (dns.rdatatype.SPF, "x")):
+            ref = dns.rdata.from_text(IN, rdtype, text)
             packed = _pack(ref)
             if type(packed) is not bytes:
                 return False
@@ -148,7 +187,8 @@ def _shortcuts_agree() -> bool:
                     and all(getattr(made, slot) == getattr(ref, slot)
                             for cls in type(ref).__mro__
                             for slot in getattr(cls, "__slots__", ()))
-                    and made == ref and made.to_wire() == ref.to_wire()):
+                    and made == ref and made.to_wire() == ref.to_wire()
+                    and made.to_text() == ref.to_text()):
                 return False
         return new_name((b"a", b"")).labels == dns.name.Name([b"a", b""]).labels
     except Exception:

@@ -301,7 +301,7 @@ def build_zone(origin: dns.name.Name, records: Iterable[Record], *, source: str 
             children = node.children = Children(node.name)
         entries = children.entries
         label = labels[0]
-        key = label.lower()
+        key = label.lower()   # a new object: a label made by the reader is not kept
         entry = entries.get(key)
         if entry is None or type(entry) is tuple:
             # A new leaf is compact only if its name is its parent's plus its
@@ -310,11 +310,8 @@ def build_zone(origin: dns.name.Name, records: Iterable[Record], *, source: str 
                 ttl = ttls.setdefault(record.ttl, record.ttl)
                 leaf = leaves.add(entry, rdata, ttl)  # type: ignore[arg-type]
                 if leaf is not None:
-                    if entry is None:
-                        node_count += 1
-                        entries[label] = leaf
-                    else:
-                        entries[key] = leaf
+                    node_count += entry is None
+                    entries[key] = leaf
                     rrset_count += leaves.rrset_count(leaf) - leaves.rrset_count(entry)  # type: ignore[arg-type]
                     continue
             if entry is None:

@@ -52,11 +52,17 @@ def check_records(origin: dns.name.Name, records: Sequence[Record], source: str,
 
     # Keyed by lowercase labels: the same grouping as by Name, without
     # dnspython's per-character Name hash (100k records: seconds).
-    by_name: dict[tuple[bytes, ...], list[Record]] = defaultdict(list)
-    for record in records:
-        by_name[tuple(label.lower() for label in record.name.labels)].append(record)
-    for owned in by_name.values():
-        problems += _check_cname(owned[0].name, owned)
+    # Only names with a CNAME need their records grouped.
+    lower = bytes.lower
+    aliases = {tuple(map(lower, r.name.labels)) for r in records if r.rdata.rdtype == CNAME}
+    if aliases:
+        by_name: dict[tuple[bytes, ...], list[Record]] = defaultdict(list)
+        for record in records:
+            key = tuple(map(lower, record.name.labels))
+            if key in aliases:
+                by_name[key].append(record)
+        for owned in by_name.values():
+            problems += _check_cname(owned[0].name, owned)
     return problems
 
 
@@ -65,7 +71,7 @@ def _check_cname(name: dns.name.Name, owned: list[Record]) -> list[Problem]:
     if not cnames:
         return []
     problems = []
-    if len({r.rdata for r in cnames}) > 1:
+    if len(cnames) > 1 and len({r.rdata for r in cnames}) > 1:
         problems.append(_error(cnames[1], f"{name} has more than one CNAME (RFC 2181 §10.1)"))
     others = sorted({dns.rdatatype.to_text(r.rdata.rdtype) for r in owned
                      if r.rdata.rdtype not in CNAME_COMPANIONS})
