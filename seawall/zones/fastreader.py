@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +59,11 @@ outweigh what they save, and their texts freed at once would leave holes
 that the zone's own objects fill, pinning the reader's memory pages)."""
 _set = object.__setattr__
 _A_CLASS = dns.rdata.get_rdata_class(IN, A)
+_AAAA_CLASS = dns.rdata.get_rdata_class(IN, AAAA)
+AF_INET6 = socket.AF_INET6
+_AAAA_SAMPLES = ("2001:db8::1", "1:0:0:2::3", "1::2:0:0:3:4", "fe80::", "::1", "::",
+                 "2001:db8:0:1:1:1:1:1", "1:2:3:4:5:6:7:8", "0:0:1::", "::ffff:1.2.3.4",
+                 "::1.2.3.4", "2001:DB8::1", "2001:db8:0:0:1::1", "2001:db8::1:0:0:1")
 
 
 def _new_name(labels: tuple[bytes, ...]) -> dns.name.Name:
@@ -79,6 +85,28 @@ def _new_a(address: str) -> dns.rdata.Rdata:
     return rdata
 
 
+def _new_aaaa(address: str) -> dns.rdata.Rdata:
+    """An AAAA rdata; an address already in canonical form is stored as it is.
+
+    dnspython stores the canonical text of an address (RFC 5952: lowercase,
+    no leading zeros, the first longest run of zero groups as ``::``), which
+    is what ``inet_ntop`` writes when no IPv4 form is involved.
+    """
+    if "." not in address:
+        try:
+            canonical = socket.inet_ntop(AF_INET6, socket.inet_pton(AF_INET6, address))
+        except (OSError, ValueError):
+            canonical = None
+        if canonical == address:
+            rdata = object.__new__(_AAAA_CLASS)
+            _set(rdata, "rdclass", IN)
+            _set(rdata, "rdtype", AAAA)
+            _set(rdata, "rdcomment", None)
+            _set(rdata, "address", address)
+            return rdata
+    return _AAAA_CLASS(IN, AAAA, address)
+
+
 def _shortcuts_agree() -> bool:
     """The shortcuts build exactly what the constructors build (checked once)."""
     try:
@@ -90,7 +118,10 @@ def _shortcuts_agree() -> bool:
                 and type(fast_a.rdtype) is type(ref_a.rdtype)
                 and all(getattr(fast_a, slot) == getattr(ref_a, slot)
                         for cls in type(ref_a).__mro__ for slot in getattr(cls, "__slots__", ()))
-                and fast_a == ref_a and fast_a.to_wire() == ref_a.to_wire())
+                and fast_a == ref_a and fast_a.to_wire() == ref_a.to_wire()
+                and all(_new_aaaa(text) == _AAAA_CLASS(IN, AAAA, text)
+                        and _new_aaaa(text).address == _AAAA_CLASS(IN, AAAA, text).address
+                        for text in _AAAA_SAMPLES))
     except Exception:
         return False
 
@@ -258,7 +289,7 @@ class _FastReader:
         if rdtype == AAAA:
             if n != 1:
                 raise _GiveUp("address")
-            return self.classes[AAAA](IN, AAAA, args[0])
+            return _new_aaaa(args[0]) if SHORTCUTS else self.classes[AAAA](IN, AAAA, args[0])
         if rdtype in NAME_TYPES:
             if n != 1:
                 raise _GiveUp("target")

@@ -127,7 +127,9 @@ def add(leaf: tuple | None, rdata: dns.rdata.Rdata, ttl: int) -> tuple | None:
         return None
     item = _pack(rdata)
     if leaf is None:
-        return (rdtype, ttl, item)
+        # Plain ints only (not the RdataType member): a tuple of ints and
+        # octets is one the cyclic collector stops tracking.
+        return (int(rdtype), ttl, item)
     size = len(leaf)
     for at in range(0, size, 3):
         if leaf[at] != rdtype:
@@ -145,7 +147,7 @@ def add(leaf: tuple | None, rdata: dns.rdata.Rdata, ttl: int) -> tuple | None:
             leaf[at + 3:]
     if size >= 3 * MAX_RECORDS:
         return None
-    return leaf + (rdtype, ttl, item)
+    return leaf + (int(rdtype), ttl, item)
 
 
 def rrsets(name: dns.name.Name, leaf: tuple) -> dict[int, dns.rrset.RRset]:
@@ -161,7 +163,7 @@ def rrsets(name: dns.name.Name, leaf: tuple) -> dict[int, dns.rrset.RRset]:
                 items[unpack(rdtype, item)] = None
         else:
             items[unpack(rdtype, data)] = None
-        out[rdtype] = rrset
+        out[rrset.rdtype] = rrset
     return out
 
 
