@@ -8,6 +8,10 @@ and back — is one assignment of a new ZoneSet to the responder: a query
 sees the old set or the new one, and no query waits for, or is lost in, a
 switch. SIGHUP looks at every backend at once; SIGTERM and SIGINT stop
 the server gracefully.
+
+With ``workers`` above 1 this process is the supervisor: it binds the
+sockets and keeps all the state, and forked workers answer the queries, a
+new generation of them for each new ZoneSet (seawall/workers.py).
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from .dns.rrl import RateLimiter
 from .dns.server import DnsServer
 from .failover.control import ControlServer
 from .failover.service import FailoverService
-from .metrics import MetricsServer, QueryStats
+from .metrics import MetricsServer, QueryStats, ServerCounters
 from .privileges import drop_privileges
+from .workers import WorkerPool
 from .zones.model import Zone
 from .zones.zoneset import ZoneSet
 
@@ -65,7 +70,15 @@ class App:
                                 rate_limiter=(RateLimiter(config.rrl)
                                               if config.rrl.enabled else None),
                                 stats=self.query_stats)
-        self.metrics = MetricsServer(self, self.unready_zones) if config.metrics.listen else None
+        workers = config.worker_count()
+        self.pool: WorkerPool | None = WorkerPool(self, workers) if workers > 1 else None
+        if self.pool is not None and config.metrics.listen:
+            # Per-zone answer counts carry the zone's mode, which workers learn
+            # by being forked anew (a switch to stale may keep the same data).
+            self.failover.controller.on_mode_change = self.pool.refresh
+        self.metrics = (MetricsServer(self, self.unready_zones,
+                                      refresh=self.pool.gather_counters if self.pool else None)
+                        if config.metrics.listen else None)
         self.control = ControlServer(self)   # seawall failover, seawall reload
         self._stopping: asyncio.Event | None = None
 
@@ -88,6 +101,8 @@ class App:
         log.info("zones swapped: generation=%d zones=%d changed=%s", self.zoneset.generation,
                  len(self.zoneset), ",".join(f"{o}={z.serial if z else '-'}"
                                              for o, z in changes.items()))
+        if self.pool is not None:
+            self.pool.refresh()
 
     def _notify(self, query, client, wire: bytes | None = None) -> int | bytes:
         """RFC 1996: route a NOTIFY to the backend of its zone; REFUSED if none."""
@@ -111,6 +126,19 @@ class App:
         return [z["zone"] for z in self.failover_status().get("zones", [])
                 if z.get("state") is None]
 
+    async def settled(self) -> None:
+        """Return once what was just published is what answers queries (at once with
+        one process; with workers, once the generation forked for it serves)."""
+        if self.pool is not None:
+            await self.pool.settled()
+
+    def counters(self) -> ServerCounters:
+        """Answers, RRL verdicts and TCP connections of the whole server."""
+        total = ServerCounters.of(self.query_stats, self.server)
+        if self.pool is not None:
+            total.add(self.pool.counters())
+        return total
+
     def event_counts(self) -> dict[tuple[str, str], int]:
         """Failover events since start, by (kind, cause)."""
         return dict(self.failover.controller.event_counts)
@@ -121,7 +149,10 @@ class App:
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         await self.failover.start()
-        await self.server.start()
+        if self.pool is None:
+            await self.server.start()
+        else:
+            self.server.bind()   # the workers serve these sockets
         self.primary.check_emergency((st.good.zone if st.good else None, st.emergency)
                                      for st in self.controller.zones.values())
         self.primary.start()
@@ -132,17 +163,22 @@ class App:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        if self.pool is not None:
+            await self.pool.start()   # each worker gives up root first thing
         if ready_file is not None:
             _write_ready(ready_file, self)
         # Every privileged socket is open: give up root if configured to.
         drop_privileges(self.config.user, self.config.group,
                         self.config.path(self.config.state_dir))
-        log.info("serving: zones=%d pid=%d", len(self.zoneset), os.getpid())
+        log.info("serving: zones=%d pid=%d workers=%d", len(self.zoneset), os.getpid(),
+                 self.pool.count if self.pool is not None else 1)
         await self._stopping.wait()
         log.info("stopping: draining connections")
         await self.control.stop()
         await self.failover.stop()
         await self.primary.stop()
+        if self.pool is not None:
+            await self.pool.stop()
         await self.server.stop(grace=1.5)
         if self.metrics is not None:
             await self.metrics.stop()

@@ -61,6 +61,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import ipaddress
+import os
 import re
 import types
 import typing
@@ -300,9 +301,10 @@ class Config:
     identity: Identity = field(default_factory=Identity) # CHAOS TXT identity answers
     log_level: str = "info"                 # debug, info, warning or error
     log_format: str = "text"                # text, or json for one JSON object per line
-    query_log_sample: int = 0               # log 1 query in N (seawall.querylog); 0: none
+    query_log_sample: int = 0               # log 1 query in N (seawall.querylog; each worker counts its own); 0: none
     backends: tuple[BackendConfig, ...] = () # where live data comes from (default: files on zones)
     failover: FailoverConfig = field(default_factory=FailoverConfig) # the controller: thresholds and the guard
+    workers: int = 0                     # processes answering queries; 0: one per CPU core, 1: the server alone
     tcp_max_connections: int = 1000      # open TCP connections, all clients together
     tcp_max_per_client: int = 64         # open TCP connections from one address
     rrl: RrlSettings = field(default_factory=RrlSettings) # response rate limiting on UDP
@@ -320,6 +322,8 @@ class Config:
     def validate(self) -> None:
         if not 512 <= self.udp_payload <= 65535:
             raise ConfigError(f"udp_payload {self.udp_payload} must be within 512..65535")
+        if not 0 <= self.workers <= 256:
+            raise ConfigError(f"workers {self.workers} must be within 0..256 (0: one per core)")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         for address in self.listen:
@@ -329,6 +333,15 @@ class Config:
         self.failover.validate()
         self.transfers.validate()
         self.control.validate()
+
+    def worker_count(self) -> int:
+        """How many processes answer queries: ``workers``, or the cores we may run on."""
+        if self.workers:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:   # no sched_getaffinity (not Linux)
+            return max(1, os.cpu_count() or 1)
 
     def backend_configs(self) -> tuple[BackendConfig, ...]:
         """The configured backends, or the embedded default: files on ``zones``."""

@@ -10,6 +10,10 @@ scrapes. Endpoints:
 * ``/healthz`` — 200 while the process runs,
 * ``/readyz``  — 200 when every zone has data to serve, else 503 naming them.
 
+With several workers (seawall/workers.py) each process counts its own
+answers; a scrape first asks every worker for its counters and shows the sum
+(``ServerCounters``), so the figures are those of the whole server.
+
 Example configuration::
 
     metrics:
@@ -21,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import dns.rcode
@@ -118,6 +123,36 @@ def _find_zone(zones: dict[bytes, Any], name: bytes) -> Any:
     return None
 
 
+@dataclass
+class ServerCounters:
+    """What one process counted: answers, RRL verdicts and TCP connections."""
+
+    counts: dict[tuple[int, bytes, int], int] = field(default_factory=dict)
+    zone_counts: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    dropped: list[int] = field(default_factory=lambda: [0, 0, 0])
+    slipped: list[int] = field(default_factory=lambda: [0, 0, 0])
+    connections: int = 0
+    refused: int = 0
+
+    @classmethod
+    def of(cls, stats: QueryStats, server: Any) -> ServerCounters:
+        limiter = server.rate_limiter
+        return cls(dict(stats.counts), dict(stats.zone_counts),
+                   list(limiter.counters.dropped) if limiter is not None else [0, 0, 0],
+                   list(limiter.counters.slipped) if limiter is not None else [0, 0, 0],
+                   len(server.connections), server.refused_connections)
+
+    def add(self, other: ServerCounters) -> None:
+        for key, value in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + value
+        for zkey, value in other.zone_counts.items():
+            self.zone_counts[zkey] = self.zone_counts.get(zkey, 0) + value
+        self.dropped = [a + b for a, b in zip(self.dropped, other.dropped)]
+        self.slipped = [a + b for a, b in zip(self.slipped, other.slipped)]
+        self.connections += other.connections
+        self.refused += other.refused
+
+
 class SeawallCollector(Collector):
     """Reads the server's own counters and state at scrape time."""
 
@@ -125,16 +160,17 @@ class SeawallCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterable[Any]:
-        yield from self._queries()
-        yield from self._rrl()
-        yield from self._server()
+        counters = self.app.counters()
+        yield from self._queries(counters)
+        yield from self._rrl(counters)
+        yield from self._server(counters)
         yield from self._zones()
 
-    def _queries(self) -> Iterable[Any]:
+    def _queries(self, counters: ServerCounters) -> Iterable[Any]:
         family = CounterMetricFamily("seawall_responses", "Responses sent",
                                      labels=["transport", "qtype", "rcode"])
         merged: dict[tuple[str, str, str], int] = {}
-        for (transport, qtype, rcode), value in list(self.app.query_stats.counts.items()):
+        for (transport, qtype, rcode), value in counters.counts.items():
             labels = (TRANSPORTS[transport],
                       dns.rdatatype.to_text(int.from_bytes(qtype, "big")) if len(qtype) == 2
                       else "OTHER", dns.rcode.to_text(rcode))
@@ -145,29 +181,27 @@ class SeawallCollector(Collector):
         answers = CounterMetricFamily("seawall_answers",
                                       "Responses per zone and the data source that answered",
                                       labels=["zone", "source", "rcode"])
-        for (zone, source, rcode), value in list(self.app.query_stats.zone_counts.items()):
+        for (zone, source, rcode), value in counters.zone_counts.items():
             answers.add_metric([zone, source, dns.rcode.to_text(rcode)], value)
         yield answers
 
-    def _rrl(self) -> Iterable[Any]:
-        limiter = self.app.server.rate_limiter
+    def _rrl(self, counters: ServerCounters) -> Iterable[Any]:
         dropped = CounterMetricFamily("seawall_rrl_dropped", "Responses dropped by RRL",
                                       labels=["kind"])
         slipped = CounterMetricFamily("seawall_rrl_slipped",
                                       "Responses sent truncated by RRL (slip)", labels=["kind"])
-        if limiter is not None:
+        if self.app.server.rate_limiter is not None:
             for index, kind in enumerate(("answer", "nxdomain", "error")):
-                dropped.add_metric([kind], limiter.counters.dropped[index])
-                slipped.add_metric([kind], limiter.counters.slipped[index])
+                dropped.add_metric([kind], counters.dropped[index])
+                slipped.add_metric([kind], counters.slipped[index])
         yield dropped
         yield slipped
 
-    def _server(self) -> Iterable[Any]:
-        server = self.app.server
+    def _server(self, counters: ServerCounters) -> Iterable[Any]:
         yield GaugeMetricFamily("seawall_tcp_connections", "Open TCP connections",
-                                value=len(server.connections))
+                                value=counters.connections)
         yield CounterMetricFamily("seawall_tcp_refused", "TCP connections refused by the caps",
-                                  value=server.refused_connections)
+                                  value=counters.refused)
         yield GaugeMetricFamily("seawall_zones", "Zones being served",
                                 value=len(self.app.zoneset))
 
@@ -219,10 +253,12 @@ class SeawallCollector(Collector):
 class MetricsServer:
     """A tiny HTTP/1.1 server for /metrics, /healthz and /readyz (GET only)."""
 
-    def __init__(self, app: Any, ready: Callable[[], list[str]]) -> None:
+    def __init__(self, app: Any, ready: Callable[[], list[str]],
+                 refresh: Callable[[], Awaitable[None]] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SeawallCollector(app))
         self.ready = ready
+        self.refresh = refresh    # gathers the workers' counters before a scrape
         self.server: asyncio.AbstractServer | None = None
         self.port = 0
 
@@ -241,6 +277,8 @@ class MetricsServer:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
             method, _, rest = request.decode("latin-1").partition(" ")
             path = rest.split(" ", 1)[0].split("?", 1)[0]
+            if path == "/metrics" and self.refresh is not None:
+                await self.refresh()
             status, body, ctype = self._route(method, path)
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 ConnectionError):

@@ -120,6 +120,7 @@ def test_no_query_lost_while_everything_changes(tmp_path, zones_dir):
         assert load.timeouts == 0
         assert load.servfail == 0
         assert not load.unexpected, load.unexpected[:3]
-        assert flips >= 20 and reloads >= 4
+        # (each force/release answers once the workers serve it: a few fewer fit)
+        assert flips >= 12 and reloads >= 2
         # The changes really happened under the load: every version was served.
         assert load.seen == VERSIONS, load.seen

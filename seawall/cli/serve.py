@@ -25,6 +25,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                           "semantic-checks: off)")
     cmd.add_argument("--ready-file", type=Path,
                      help="write the bound addresses as JSON here once serving")
+    cmd.add_argument("--workers", type=int,
+                     help="processes answering queries (default: one per CPU core; "
+                          "1: this process alone)")
     cmd.add_argument("--log-level", help="debug, info, warning or error")
     cmd.set_defaults(run=run)
 
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, zones=args.zones, **shorthand,
                          listen=tuple(args.listen) if args.listen else None,
                          semantic_checks=False if args.lenient else None,
-                         log_level=args.log_level)
+                         log_level=args.log_level, workers=args.workers)
     setup_logging(config.log_level, config.log_format)
     app = App(config)
     try:

@@ -55,6 +55,12 @@ class ResponderSettings:
 IDENTITY_NAMES = ("version.bind.", "hostname.bind.", "id.server.", "version.server.")
 
 
+class HandOff(Exception):
+    """Raised in a worker for a message only the supervisor can answer (a NOTIFY or a
+    zone transfer: they need the backends and the transfer history, which live in
+    the supervisor); the server passes the message on (seawall/workers.py)."""
+
+
 class Responder:
     """Answers DNS messages from the current ZoneSet."""
 
@@ -71,6 +77,8 @@ class Responder:
         # A query signed with TSIG (RFC 8945 §5.3): (wire, response, tcp) -> the response
         # signed, or an error if the signature does not verify; None: answered unsigned.
         self.tsig_handler: Callable[[bytes, bytes, bool], bytes] | None = None
+        # True in a worker process: NOTIFY and transfers raise HandOff.
+        self.hand_off = False
         self.errors_logged = 0
         self.identity = {dns.name.from_text(k): v
                          for k, v in (self.settings.identity or {}).items()}
@@ -95,6 +103,8 @@ class Responder:
                 if response is not None:
                     return response
             return self._respond(wire, transport, client)
+        except HandOff:
+            raise
         except Exception:
             return self._internal_error(wire)
 
@@ -116,6 +126,8 @@ class Responder:
         if query.has_edns and query.edns_version != 0:
             # RFC 6891 §6.1.3: we speak version 0 only.
             return render_error(query, dns.rcode.BADVERS, payload)
+        if self.hand_off and (query.opcode == NOTIFY or query.qtype in (AXFR, IXFR)):
+            raise HandOff
         if query.opcode == NOTIFY:
             return self._notify(query, client, wire)
         if query.ancount or (query.nscount and query.qtype != IXFR):

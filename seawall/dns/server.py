@@ -12,10 +12,11 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..config import parse_listen
-from .responder import UDP, Responder
+from .responder import UDP, HandOff, Responder
 from .rrl import RateLimiter
 
 if TYPE_CHECKING:
@@ -28,17 +29,25 @@ class UdpProtocol(asyncio.DatagramProtocol):
     """One datagram in, at most one datagram out."""
 
     def __init__(self, responder: Responder, rate_limiter: RateLimiter | None = None,
-                 stats: QueryStats | None = None) -> None:
+                 stats: QueryStats | None = None, listener: int = 0,
+                 hand_off: Callable[[int, bytes, tuple], None] | None = None) -> None:
         self.responder = responder
         self.rate_limiter = rate_limiter
         self.stats = stats
+        self.listener = listener      # index of our socket in DnsServer.sockets
+        self.hand_off = hand_off      # a worker's way to the supervisor (seawall/workers.py)
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        response = self.responder.respond(data, UDP, addr)
+        try:
+            response = self.responder.respond(data, UDP, addr)
+        except HandOff:
+            if self.hand_off is not None:
+                self.hand_off(self.listener, data, addr)
+            return
         if response is None or self.transport is None:
             return
         if self.rate_limiter is not None:
@@ -98,8 +107,13 @@ class TcpProtocol(asyncio.Protocol):
             if len(buffer) < 2 + size:
                 break
             message = bytes(buffer[2:2 + size])
+            try:
+                responses = self.responder.respond_stream(message, self.peer)
+            except HandOff:
+                self.hand_off("supervisor")
+                return
             del buffer[:2 + size]
-            for response in self.responder.respond_stream(message, self.peer):
+            for response in responses:
                 if self.server.stats is not None:
                     self.server.stats.count(1, message, response, self.peer)
                 self.transport.write(len(response).to_bytes(2, "big") + response)
@@ -135,6 +149,29 @@ class TcpProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def hand_off(self, purpose: str) -> None:
+        """Give the connection, with what is still unanswered, to the supervisor:
+        ``"supervisor"`` for a transfer or NOTIFY, which need its state; ``"retire"``
+        when this worker stops, for a newer one to serve on (seawall/workers.py)."""
+        transport, self.transport = self.transport, None
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if self.server.hand_off_connection is None or sock is None:
+            if transport is not None:
+                transport.close()
+            return
+        if self.idle is not None:
+            self.idle.cancel()
+        self.server.hand_off_connection(sock.fileno(), bytes(self.buffer), purpose)
+        self.buffer.clear()
+        # The supervisor holds its own descriptor of the connection now: closing
+        # ours sends nothing to the client.
+        transport.abort()  # type: ignore[attr-defined]
+
+    def ready_to_hand_off(self) -> bool:
+        """Every answer written out: the connection can change hands."""
+        return (self.transport is not None and not self.paused
+                and self.transport.get_write_buffer_size() == 0)
+
 
 @dataclass(frozen=True)
 class Bound:
@@ -168,6 +205,11 @@ class DnsServer:
         self.per_client: dict[str, int] = {}
         self.refused_connections = 0
         self.bound: list[Bound] = []
+        self.sockets: list[tuple[socket.socket, socket.socket]] = []   # (udp, tcp) per address
+        # In a worker: how a UDP message or a TCP connection that needs the
+        # supervisor's state reaches it (seawall/workers.py); None: answered here.
+        self.hand_off_datagram: Callable[[int, bytes, tuple], None] | None = None
+        self.hand_off_connection: Callable[[int, bytes, str], None] | None = None
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.AbstractServer] = []
 
@@ -193,27 +235,76 @@ class DnsServer:
         else:
             self.per_client.pop(host, None)
 
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+    def bind(self) -> None:
+        """Open the UDP and TCP socket of every listen address (once; a supervisor's
+        workers serve the sockets it bound)."""
+        if self.sockets:
+            return
         for address in self.listen:
             host, port = parse_listen(address)
             udp_sock, tcp_sock = _bind_pair(host, port)
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.responder, self.rate_limiter, self.stats),
-                sock=udp_sock)
-            self._udp.append(transport)
-            tcp_server = await loop.create_server(lambda: TcpProtocol(self), sock=tcp_sock)
-            self._tcp.append(tcp_server)
+            self.sockets.append((udp_sock, tcp_sock))
             actual = udp_sock.getsockname()[1]
             self.bound += [Bound("udp", host, actual), Bound("tcp", host, actual)]
             log.info("listening: udp=%s:%d tcp=%s:%d", host, actual, host, actual)
 
-    async def stop(self, grace: float = 1.0) -> None:
-        """Stop accepting, let TCP answers drain for up to ``grace`` seconds, close."""
+    async def start(self) -> None:
+        """Serve the sockets (bound now if they are not yet) on the running loop."""
+        self.bind()
+        loop = asyncio.get_running_loop()
+        for index, (udp_sock, tcp_sock) in enumerate(self.sockets):
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda index=index: UdpProtocol(self.responder, self.rate_limiter, self.stats,
+                                                index, self.hand_off_datagram),
+                sock=udp_sock)
+            self._udp.append(transport)
+            tcp_server = await loop.create_server(lambda: TcpProtocol(self), sock=tcp_sock)
+            self._tcp.append(tcp_server)
+
+    def answer_datagram(self, listener: int, wire: bytes, addr: tuple) -> None:
+        """Answer a datagram a worker handed over, from our copy of its socket."""
+        response = self.responder.respond(wire, UDP, addr)
+        if response is None:
+            return
+        if self.stats is not None:
+            self.stats.count(0, wire, response, addr)
+        try:
+            self.sockets[listener][0].sendto(response, addr)
+        except OSError as exc:   # a full send buffer or a gone client: UDP may lose it
+            log.debug("udp send failed: client=%s: %s", addr, exc)
+
+    async def adopt_connection(self, sock: socket.socket, pending: bytes) -> None:
+        """Serve a TCP connection a worker handed over, starting with its unanswered bytes."""
+        loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        _, protocol = await loop.connect_accepted_socket(lambda: TcpProtocol(self), sock)
+        if pending and protocol.transport is not None:
+            protocol.data_received(pending)
+
+    def stop_listening(self) -> None:
+        """Read no more datagrams and accept no more connections (ours: the sockets
+        stay open in the processes that share them)."""
         for server in self._tcp:
             server.close()
         for transport in self._udp:
             transport.close()
+        self._udp = []
+
+    async def hand_over_connections(self, grace: float) -> None:
+        """A retiring worker: each open connection, once its answers are written, to
+        the supervisor for a newer worker; what is left after ``grace`` is closed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.connections and loop.time() < deadline:
+            for connection in list(self.connections):
+                if connection.ready_to_hand_off():
+                    connection.hand_off("retire")
+            if self.connections:
+                await asyncio.sleep(0.01)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop accepting, let TCP answers drain for up to ``grace`` seconds, close."""
+        self.stop_listening()
         deadline = asyncio.get_running_loop().time() + grace
         while self.connections and asyncio.get_running_loop().time() < deadline:
             if all(not c.buffer for c in self.connections):
@@ -223,6 +314,7 @@ class DnsServer:
             connection.close()
         for server in self._tcp:
             await server.wait_closed()
+        self._tcp = []
 
 
 def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:

@@ -328,6 +328,8 @@ class ControlServer:
         command = str(request.get("command", ""))
         try:
             answer = await self.handle(command, request, who)
+            if command in SWITCHING and answer.get("ok"):
+                await self.app.settled()   # the switch is served when we say ok
         except (ControlError, ValueError, TypeError, KeyError,
                 dns.exception.DNSException) as exc:
             log.info("control request failed: command=%s by=%s reason=%s", command, who, exc)
@@ -388,6 +390,9 @@ class ControlServer:
         if command == "drill-stop":
             return _ok(drill=await self.drills.stop_drill(request.get("id"), who))
         raise ControlError(f"unknown command {command!r}")
+
+
+SWITCHING = ("force", "release", "accept")   # commands that change what is served at once
 
 
 def _ok(**fields: Any) -> dict[str, Any]:

@@ -132,6 +132,9 @@ class Controller:
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.publish = publish
+        # Called when a zone's served mode changes but not its data (live to
+        # stale without a TTL cap): the workers' per-zone counts follow modes.
+        self.on_mode_change: Callable[[], None] | None = None
         self.store = store
         self.clock = clock
         self.limits = Limits(settings.max_delete_ratio, settings.max_change_ratio)
@@ -558,11 +561,13 @@ class Controller:
     def flush(self) -> None:
         """Publish every zone whose served data changed, as one mapping (one swap)."""
         changes: dict[dns.name.Name, Zone | None] = {}
+        modes_changed = False
         for origin in sorted(self._dirty):
             st = self.zones.get(origin)
             if st is None:
                 continue
             zone, mode = self.served_zone(st)
+            modes_changed |= st.served_mode is not mode
             st.served_mode = mode
             if zone is not st.served:
                 st.served = zone
@@ -570,6 +575,8 @@ class Controller:
         self._dirty.clear()
         if changes:
             self.publish(changes)
+        elif modes_changed and self.on_mode_change is not None:
+            self.on_mode_change()
 
     # ------------------------------------------------------------ status
 

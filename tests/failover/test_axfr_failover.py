@@ -167,7 +167,7 @@ def test_wipe_rejected_by_guard_then_accepted(tmp_path):
     ready = tmp_path / "ready.json"
 
     async def scenario() -> tuple[QueryLoop, list]:
-        app = App(load_config(config))
+        app = App(load_config(config, workers=1))  # in this process: no forks
         server = asyncio.create_task(app.run(ready))
         try:
             while not ready.exists():

@@ -31,7 +31,7 @@ def make_app(tmp_path: Path) -> tuple[App, int]:
     config.write_text(f"listen: [\"127.0.0.1:{port}\"]\nstate_dir: state\n"
                       "failover: {probe_interval: 0.1s, probe_timeout: 0.1s, fail_after: 3,"
                       " recover_after: 3}\n")
-    return App(load_config(config)), port
+    return App(load_config(config, workers=1)), port  # in this process: no forks
 
 
 async def running(app: App, ready: Path) -> asyncio.Task:
