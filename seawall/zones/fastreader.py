@@ -107,6 +107,16 @@ def _new_aaaa(address: str) -> dns.rdata.Rdata:
     return _AAAA_CLASS(IN, AAAA, address)
 
 
+def _new_target(cls: type, rdtype: int, target: dns.name.Name) -> dns.rdata.Rdata:
+    """An NS, CNAME, PTR or DNAME rdata (the constructor re-checks an absolute Name)."""
+    rdata = object.__new__(cls)
+    _set(rdata, "rdclass", IN)
+    _set(rdata, "rdtype", rdtype)
+    _set(rdata, "rdcomment", None)
+    _set(rdata, "target", target)
+    return rdata
+
+
 def _shortcuts_agree() -> bool:
     """The shortcuts build exactly what the constructors build (checked once)."""
     try:
@@ -119,11 +129,21 @@ def _shortcuts_agree() -> bool:
                 and all(getattr(fast_a, slot) == getattr(ref_a, slot)
                         for cls in type(ref_a).__mro__ for slot in getattr(cls, "__slots__", ()))
                 and fast_a == ref_a and fast_a.to_wire() == ref_a.to_wire()
+                and all(_same_slots(_new_target(dns.rdata.get_rdata_class(IN, t), t, ref_name),
+                                    dns.rdata.get_rdata_class(IN, t)(IN, t, ref_name))
+                        for t in NAME_TYPES)
                 and all(_new_aaaa(text) == _AAAA_CLASS(IN, AAAA, text)
                         and _new_aaaa(text).address == _AAAA_CLASS(IN, AAAA, text).address
                         for text in _AAAA_SAMPLES))
     except Exception:
         return False
+
+
+def _same_slots(made: dns.rdata.Rdata, ref: dns.rdata.Rdata) -> bool:
+    return (type(made) is type(ref) and type(made.rdtype) is type(ref.rdtype)
+            and all(getattr(made, slot) == getattr(ref, slot)
+                    for cls in type(ref).__mro__ for slot in getattr(cls, "__slots__", ()))
+            and made == ref and made.to_wire() == ref.to_wire())
 
 
 SHORTCUTS = _shortcuts_agree()
@@ -160,6 +180,7 @@ class _FastReader:
         self.names: dict[str, dns.name.Name] = {}
         self.types: dict[str, int] = {}
         self.ttls: dict[str, int] = {}
+        self.types_by_value = {t: t for t in NAME_TYPES}   # the RdataType members
         self.last_inside = True           # last_name is in the zone
         self.origin_inside = True
         self.classes = {t: dns.rdata.get_rdata_class(IN, t)
@@ -293,7 +314,10 @@ class _FastReader:
         if rdtype in NAME_TYPES:
             if n != 1:
                 raise _GiveUp("target")
-            return self.classes[rdtype](IN, rdtype, self._name(args[0]))
+            target = self._name(args[0])
+            if SHORTCUTS:
+                return _new_target(self.classes[rdtype], self.types_by_value[rdtype], target)
+            return self.classes[rdtype](IN, rdtype, target)
         if rdtype == MX:
             if n != 2:
                 raise _GiveUp("mx")
