@@ -149,3 +149,18 @@ def test_load_zone_file(benchmark, zone_file: Path) -> None:
     benchmark.pedantic(load_zone_file, (zone_file,), rounds=3)
 
 
+
+
+def test_leaf_lookup(benchmark, zoneset: ZoneSet) -> None:
+    """A compact leaf handed out as a Node: what a slow-path walk to it costs."""
+    zone = zoneset.get(dns.name.from_text(ORIGIN))
+    assert zone is not None
+    name = dns.name.from_text(f"h5.{ORIGIN}")
+    benchmark(zone.walk, name)
+
+
+def test_check_zone(benchmark, zone_file: Path) -> None:
+    """The checks that need the tree: they skip the compact leaves."""
+    from seawall.zones.validate import check_zone
+    loaded = load_zone_file(zone_file)
+    benchmark(check_zone, loaded.zone, loaded.records)
