@@ -12,6 +12,10 @@ Modes (``--mode``, repeatable; default ``mixed flood load``):
 * ``mixed``: the issue's query mix on a zone of ``--records`` records
   (70% A hits, 10% AAAA, 10% NXDOMAIN of random names, 5% wildcard, 5% CNAME).
 * ``flood``: a random-subdomain flood, every query a new non-existent name.
+* ``scaling``: Seawall with ``--workers 1`` and ``--workers 2`` (and NSD with
+  one and two server processes for scale), server and dnsperf both allowed on
+  every core: how queries/s grows with workers. On a 2-core machine dnsperf
+  competes for the same cores, so this shows the direction, not the ceiling.
 * ``load``: time until the zone answers (``load s``), until the server is idle
   (``idle s``: Seawall builds its answers in the background after loading), and
   RSS/PSS/peak RSS then, for each of ``--load-records`` (default 100000; add
@@ -52,7 +56,7 @@ from zonegen import ORIGIN, flood_queries, mixed_queries, write_queries, write_z
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def run_dnsperf(port: int, queries: Path, duration: float, cpu: int, outstanding: int,
+def run_dnsperf(port: int, queries: Path, duration: float, cpu: int | str, outstanding: int,
                 edns: bool) -> dict:
     argv = ["taskset", "-c", str(cpu), "dnsperf", "-s", "127.0.0.1", "-p", str(port),
             "-d", str(queries), "-l", str(duration), "-q", str(outstanding), "-t", "2"]
@@ -139,6 +143,43 @@ def bench_queries(mode: str, zone: Path, queries: Path, names: list[str], work: 
     return summary
 
 
+def bench_scaling(zone: Path, queries: Path, names: list[str], work: Path,
+                  args: argparse.Namespace) -> dict:
+    """Queries/s with one and with two workers, nothing pinned apart."""
+    cpus = ",".join(str(c) for c in sorted({args.server_cpu, args.client_cpu}))
+    results = {}
+    for name in names:
+        if name not in ("seawall", "nsd"):
+            continue
+        for count in (1, 2):
+            label = f"{name}-{count}w"
+            extra = ("--workers", str(count)) if name == "seawall" else ()
+            server = KINDS[name](label, zone, ORIGIN, work / label, cpu=cpus, extra=extra,
+                                 processes=count)
+            if not server.available():
+                continue
+            try:
+                server.start()
+                run_dnsperf(server.port, queries, min(2.0, args.duration), cpus,
+                            args.outstanding, args.edns)
+                runs = []
+                for _ in range(args.rounds):
+                    before = cpu_seconds(server.pid)
+                    result = run_dnsperf(server.port, queries, args.duration, cpus,
+                                         args.outstanding, args.edns)
+                    result["server_cpu_s"] = cpu_seconds(server.pid) - before
+                    runs.append(result)
+                    print(f"  scaling {label:10s} qps={result['qps']:9.0f} "
+                          f"lost={result['lost']}", file=sys.stderr)
+            finally:
+                server.stop()
+            results[label] = {"qps": statistics.median(r["qps"] for r in runs),
+                              "lost": sum(r["lost"] for r in runs),
+                              "server_cpu_s": statistics.median(r["server_cpu_s"] for r in runs),
+                              "runs": runs}
+    return results
+
+
 def add_ratios(summary: dict, key: str) -> None:
     for ref in ("nsd", "knot"):
         if ref in summary and summary[ref][key]:
@@ -192,6 +233,12 @@ def table(results: dict) -> str:
         if hit:
             lines.append(f"\nSeawall flood / mixed CPU per answer: "
                          f"{results['flood']['seawall']['cpu_us_per_answer'] / hit:.2f}")
+    if "scaling" in results:
+        lines.append(f"\nscaling: server and dnsperf on the same cores, "
+                     f"{results['config']['duration']} s runs (median)")
+        lines.append(f"{'server':12s} {'qps':>9s} {'lost':>6s} {'server CPU s':>13s}")
+        for name, r in results["scaling"].items():
+            lines.append(f"{name:12s} {r['qps']:9.0f} {r['lost']:6d} {r['server_cpu_s']:13.2f}")
     for records, per_server in results.get("load", {}).items():
         lines.append(f"\nzone load: {records} records")
         lines.append(f"{'server':10s} {'load s':>8s} {'idle s':>7s} {'RSS MiB':>8s} "
@@ -210,7 +257,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--mode", action="append", choices=("mixed", "flood", "load"))
+    parser.add_argument("--mode", action="append", choices=("mixed", "flood", "scaling", "load"))
     parser.add_argument("--servers", default="seawall,nsd,knot")
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200_000,
@@ -244,7 +291,7 @@ def main() -> int:
                                 "command": " ".join(sys.argv),
                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}}
     try:
-        if "mixed" in modes or "flood" in modes:
+        if modes and set(modes) & {"mixed", "flood", "scaling"}:
             zone_dir = work / "zones"
             zone_dir.mkdir()
             zone = zone_dir / f"{ORIGIN}zone"
@@ -258,6 +305,10 @@ def main() -> int:
                 # More lines than any run can send: every query is a new name.
                 write_queries(flood, flood_queries(int(min(130_000 * args.duration, 2_000_000))))
                 results["flood"] = bench_queries("flood", zone, flood, names, work, args)
+            if "scaling" in modes:
+                scaling = work / "scaling.txt"
+                write_queries(scaling, mixed_queries(shape, args.queries))
+                results["scaling"] = bench_scaling(zone, scaling, names, work, args)
         if "load" in modes:
             results["load"] = {str(n): bench_load(n, names, work, args)
                                for n in args.load_records}

@@ -85,7 +85,8 @@ def tree_pids(root: int) -> list[int]:
 
 
 def cpu_seconds(root: int) -> float:
-    """utime+stime of the live process tree, in seconds (proc(5): fields 14, 15)."""
+    """utime+stime of the live process tree, with the children each one reaped
+    (Seawall's retired workers), in seconds (proc(5): fields 14-17)."""
     ticks = 0
     for pid in tree_pids(root):
         try:
@@ -93,7 +94,7 @@ def cpu_seconds(root: int) -> float:
                 fields = f.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])
+        ticks += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return ticks / CLK_TCK
 
 
@@ -127,12 +128,13 @@ class Server:
     zone_file: Path
     origin: str
     work: Path
-    cpu: int = 1
+    cpu: int | str = 1     # taskset -c: one core, or a list such as "0,1"
     port: int = 0
     proc: subprocess.Popen | None = None
     load_seconds: float = 0.0
     settled_seconds: float = 0.0
     extra: tuple[str, ...] = ()
+    processes: int = 1     # NSD's server-count (Seawall takes --workers in extra)
 
     def argv(self) -> list[str]:
         raise NotImplementedError
@@ -212,7 +214,7 @@ class Nsd(Server):
         conf = (f"server:\n  ip-address: 127.0.0.1@{self.port}\n  port: {self.port}\n"
                 f"  username: \"\"\n  database: \"\"\n  zonelistfile: \"{w}/zone.list\"\n"
                 f"  xfrdfile: \"{w}/xfrd.state\"\n  pidfile: \"{w}/nsd.pid\"\n"
-                f"  server-count: 1\n  hide-version: yes\n  hide-identity: yes\n"
+                f"  server-count: {self.processes}\n  hide-version: yes\n  hide-identity: yes\n"
                 f"  verbosity: 1\n"
                 # PEERS.md: the Debian build rate-limits one source to 200 qps by default.
                 f"  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\n"

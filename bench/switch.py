@@ -10,7 +10,8 @@ long the switch took to show. dnsperf has no percentiles, hence this client.
 
 Example::
 
-    .venv/bin/python bench/switch.py                 # 100k records, 5000 q/s, 20 s
+    .venv/bin/python bench/switch.py                 # 100k records, 5000 q/s, 20 s, 2 workers
+    .venv/bin/python bench/switch.py --workers 1     # one process loads and serves
     .venv/bin/python bench/switch.py --records 20000 --rate 2000 --duration 10
 """
 
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> dict:
     zone_dir.mkdir()
     zone = zone_dir / f"{ORIGIN}zone"
     shape = write_zone(zone, args.records)
-    server = Seawall("seawall", zone, ORIGIN, work / "seawall", cpu=args.server_cpu)
+    server = Seawall("seawall", zone, ORIGIN, work / "seawall", cpu=args.server_cpu,
+                     extra=("--workers", str(args.workers)))
     try:
         os.sched_setaffinity(0, {args.client_cpu})
     except OSError:
@@ -148,6 +150,7 @@ def run(args: argparse.Namespace) -> dict:
         "window_p50_ms": percentile(in_window, 50), "window_p99_ms": percentile(in_window, 99),
         "window_max_ms": max(in_window, default=float("nan")),
         "command": " ".join(sys.argv),
+        "workers": args.workers,
     }
 
 
@@ -159,11 +162,13 @@ def main() -> int:
     parser.add_argument("--server-cpu", type=int, default=1)
     parser.add_argument("--client-cpu", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="seawall serve --workers (1: one process loads and serves)")
     args = parser.parse_args()
     result = run(args)
     shown = result["switch_shown_after_s"]
     print(f"switch: {result['records']} records, {result['rate']} q/s for {result['duration']} s, "
-          f"reload (SIGHUP) halfway\n"
+          f"workers {args.workers}, reload (SIGHUP) halfway\n"
           f"  all:    sent {result['sent']}  lost {result['lost']}  "
           f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  "
           f"max {result['max_ms']:.1f} ms\n"

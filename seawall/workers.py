@@ -20,12 +20,21 @@ goes there over the worker's *channel*, a SOCK_SEQPACKET socket pair:
 * a NOTIFY or a zone-transfer query over UDP, as the datagram: the supervisor
   answers it from its own descriptor of the same socket;
 * the same over TCP, as the connection itself (its descriptor, passed with
-  SCM_RIGHTS, RFC-free Unix plumbing) with the bytes not yet answered: the
+  SCM_RIGHTS) with the bytes not yet answered: the
   supervisor serves the connection from then on.
+
+A retiring worker stops reading the sockets, says so ("quiet": only then do
+control commands that switched a zone answer, so what they report is what is
+served), and hands each open TCP connection, once its answers are written,
+to the supervisor, which passes it to a worker of the new generation: a
+client's connection outlives the switch and gets the new data.
 
 On the same channel a worker says it is ready and sends its counters when
 asked (a metrics scrape sums them, see ``ServerCounters``). When the
 supervisor dies the channel reads end-of-file and its workers stop.
+
+Per worker, not per server: the RRL table, the TCP connection caps, the
+sampled query log's 1-in-N count, the answer cache.
 """
 
 from __future__ import annotations

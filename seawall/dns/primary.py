@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -79,6 +79,9 @@ class Primary:
             if settings.notify_key else None
         self.notifier = Notifier([parse_listen(t) for t in settings.notify], notify_key)
         self._background = ThreadPoolExecutor(1, thread_name_prefix="transfers")
+        # Awaited before a NOTIFY goes out (App.settled: the workers serve the change).
+        self.before_notify: Callable[[], Awaitable[None]] | None = None
+        self._tasks: set[asyncio.Task] = set()
         if settings.notify and not settings.allow:
             log.warning("transfers: notify is set but allow is empty: every secondary told of "
                         "a change will be refused its transfer")
@@ -131,6 +134,22 @@ class Primary:
                 pass   # the loop closed while we worked: the server is stopping
 
     def _notify(self, notify: list[tuple[dns.name.Name, dns.rrset.RRset]]) -> None:
+        if self.before_notify is None:
+            self._send_notify(notify)
+            return
+        task = asyncio.get_running_loop().create_task(self._notify_when_served(notify))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _notify_when_served(self, notify: list[tuple[dns.name.Name, dns.rrset.RRset]]
+                                  ) -> None:
+        """A secondary asks for the SOA as soon as it is told: tell it once the new
+        version is what answers (with workers, once their new generation serves)."""
+        assert self.before_notify is not None
+        await self.before_notify()
+        self._send_notify(notify)
+
+    def _send_notify(self, notify: list[tuple[dns.name.Name, dns.rrset.RRset]]) -> None:
         for origin, soa in notify:
             self.notifier.notify(origin, soa)
 

@@ -15,7 +15,9 @@ from conftest import ROOT, SeawallProcess, ask
 
 def serve_with(tmp_path, zones_dir, text):
     config = tmp_path / "seawall.yaml"
-    config.write_text(f"listen: ['127.0.0.1:0']\nzones: {zones_dir}\n"
+    # One process: the RRL table and the TCP caps are each worker's own, so exact
+    # counts need one worker (tests/test_workers.py covers several).
+    config.write_text(f"listen: ['127.0.0.1:0']\nzones: {zones_dir}\nworkers: 1\n"
                       f"emergency_dir: {zones_dir / 'emergency'}\n" + text)
     return SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)})
 
