@@ -73,8 +73,10 @@ class App:
                                 stats=(self.query_stats
                                        if config.metrics.listen or config.query_log_sample
                                        else None))
-        workers = config.worker_count()
-        self.pool: WorkerPool | None = WorkerPool(self, workers) if workers > 1 else None
+        # workers: 1 is this process alone; otherwise (one per core by default,
+        # even if that is one) forked workers answer (seawall/workers.py).
+        self.pool: WorkerPool | None = (WorkerPool(self, config.worker_count())
+                                        if config.workers != 1 else None)
         if self.pool is not None:
             self.primary.before_notify = self.settled   # NOTIFY once the workers serve it
         if self.pool is not None and config.metrics.listen:

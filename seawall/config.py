@@ -304,7 +304,7 @@ class Config:
     query_log_sample: int = 0               # log 1 query in N (seawall.querylog; each worker counts its own); 0: none
     backends: tuple[BackendConfig, ...] = () # where live data comes from (default: files on zones)
     failover: FailoverConfig = field(default_factory=FailoverConfig) # the controller: thresholds and the guard
-    workers: int = 0                     # processes answering queries; 0: one per CPU core, 1: the server alone
+    workers: int = 0                     # worker processes answering queries; 0: one per CPU core; 1: the server process alone
     tcp_max_connections: int = 1000      # open TCP connections, all clients together
     tcp_max_per_client: int = 64         # open TCP connections from one address
     rrl: RrlSettings = field(default_factory=RrlSettings) # response rate limiting on UDP

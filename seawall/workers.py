@@ -48,10 +48,15 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .metrics import ServerCounters
+from .dns.responder import Responder
+from .dns.rrl import RateLimiter
+from .dns.server import UdpProtocol
+from .dns.udpthread import UdpThread
+from .metrics import QueryStats, ServerCounters
 from .privileges import drop_privileges
 
 if TYPE_CHECKING:
@@ -381,8 +386,9 @@ async def _serve(app: App, channel: socket.socket, grace: float) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    link = _Link(channel, app, stopping)
     responder, server = app.responder, app.server
+    link = _Link(channel, stopping)
+    link.server = server
     # What needs the supervisor's state goes there; the rest is answered here.
     responder.hand_off = True
     responder.transfer_handler = None
@@ -392,31 +398,64 @@ async def _serve(app: App, channel: socket.socket, grace: float) -> None:
     # Counting starts at zero in each worker; the supervisor sums.
     app.query_stats.counts = {}
     app.query_stats.zone_counts = {}
-    if server.rate_limiter is not None:
-        server.rate_limiter.counters.dropped = [0, 0, 0]
-        server.rate_limiter.counters.slipped = [0, 0, 0]
     server.refused_connections = 0
-    await server.start()
-    responder.fast.reset()    # the answer tables, built on this loop in the background
+    # UDP from a thread per socket, each with a Responder of its own; TCP and
+    # the channel on this loop (seawall/dns/udpthread.py says why).
+    udp = [_udp_thread(app, index, sock, link)
+           for index, (sock, _) in enumerate(server.sockets)]
+    link.counters = lambda: _counters(app, udp)
+    await server.start(udp=False)
+    for thread in udp:
+        thread.start()
     loop.add_reader(channel.fileno(), link.readable)
     link.send(("ready",))
     await stopping.wait()
+    for thread in udp:
+        thread.stop()
     server.stop_listening()
     link.send(("quiet",))
     # Open connections go on with a newer worker (or the supervisor), not closed.
     await server.hand_over_connections(grace)
     await server.stop(grace=0)
-    link.send(("counters", app.counters()))
+    link.send(("counters", link.counters()))
+
+
+def _udp_thread(app: App, index: int, sock: socket.socket, link: _Link) -> UdpThread:
+    base = app.responder
+    responder = Responder(base.zoneset, base.settings)
+    responder.hand_off = True
+    responder.tsig_handler = base.tsig_handler
+    limiter = RateLimiter(app.config.rrl) if app.server.rate_limiter is not None else None
+    stats = None
+    if app.server.stats is not None:
+        stats = QueryStats(sample_every=app.server.stats.sample_every)
+        stats.zones = app.server.stats.zones
+    protocol = UdpProtocol(responder, limiter, stats, index, link.hand_off_datagram)
+    return UdpThread(sock, protocol, responder.fast.warm_slices())
+
+
+def _counters(app: App, threads: list[UdpThread]) -> ServerCounters:
+    """This worker's counters: its event loop's and each UDP thread's."""
+    total = ServerCounters.of(app.query_stats, app.server)
+    for thread in threads:
+        stats, limiter = thread.protocol.stats, thread.protocol.rate_limiter
+        total.add(ServerCounters(
+            dict(stats.counts) if stats is not None else {},
+            dict(stats.zone_counts) if stats is not None else {},
+            list(limiter.counters.dropped) if limiter is not None else [0, 0, 0],
+            list(limiter.counters.slipped) if limiter is not None else [0, 0, 0]))
+    return total
 
 
 class _Link:
     """A worker's end of its channel to the supervisor."""
 
-    def __init__(self, channel: socket.socket, app: App, stopping: asyncio.Event) -> None:
+    def __init__(self, channel: socket.socket, stopping: asyncio.Event) -> None:
         channel.settimeout(1.0)   # a send never blocks the worker for longer
         self.channel = channel
-        self.app = app
         self.stopping = stopping
+        self.counters: Callable[[], ServerCounters] = ServerCounters
+        self.server: Any = None   # the worker's DnsServer, for connections passed on
         self.tasks: set[asyncio.Task] = set()
 
     def send(self, message: tuple, fds: list[int] | None = None) -> None:
@@ -441,12 +480,12 @@ class _Link:
             return
         message = pickle.loads(data)
         if message[0] == "counters?":
-            self.send(("counters", self.app.counters()))
+            self.send(("counters", self.counters()))
         elif message[0] == "adopt" and fds:
             # A connection of a retired worker: served here from now on.
             sock = socket.socket(fileno=fds[0])
             task = asyncio.get_running_loop().create_task(
-                self.app.server.adopt_connection(sock, message[1]))
+                self.server.adopt_connection(sock, message[1]))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         else:

@@ -252,6 +252,19 @@ class FastPath:
             self._warming = None
             log.debug("warmed: bodies=%d", len(self.bodies))
 
+    def warm_slices(self) -> Iterator[int]:
+        """Warming for a driver of its own (a worker's UDP thread, between datagrams):
+        each step builds one slice of bodies and yields how many."""
+        items = self._warm_items()
+        while len(self.bodies) < self.body_limit:
+            done = 0
+            for item in islice(items, WARM_SLICE):
+                self._warm_one(*item)
+                done += 1
+            if not done:
+                return
+            yield done
+
     def warm_all(self) -> int:
         """Build every body now (tools and tests); the number of questions warmed."""
         count = 0

@@ -32,6 +32,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
                  stats: QueryStats | None = None, listener: int = 0,
                  hand_off: Callable[[int, bytes, tuple], None] | None = None) -> None:
         self.responder = responder
+        self.fast = responder.fast
         self.rate_limiter = rate_limiter
         self.stats = stats
         self.listener = listener      # index of our socket in DnsServer.sockets
@@ -42,21 +43,32 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        try:
-            response = self.responder.respond(data, UDP, addr)
-        except HandOff:
-            if self.hand_off is not None:
-                self.hand_off(self.listener, data, addr)
-            return
-        if response is None or self.transport is None:
-            return
+        response = self.response_to(data, addr)
+        if response is not None and self.transport is not None:
+            self.transport.sendto(response, addr)
+
+    def response_to(self, data: bytes, addr: tuple) -> bytes | None:
+        """What to send back to ``addr`` (None: nothing), rate limited and counted."""
+        # A hit in the answer cache first, without a call (see FastPath.answer).
+        hit = self.fast.udp.get(data[2:])
+        if hit is not None:
+            response: bytes | None = data[:2] + hit
+        else:
+            try:
+                response = self.responder.respond(data, UDP, addr)
+            except HandOff:
+                if self.hand_off is not None:
+                    self.hand_off(self.listener, data, addr)
+                return None
+            if response is None:
+                return None
         if self.rate_limiter is not None:
             response = self.rate_limiter.filter(addr, response)
             if response is None:
-                return
+                return None
         if self.stats is not None:
             self.stats.count(0, data, response, addr)
-        self.transport.sendto(response, addr)
+        return response
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a client that went away: nothing to do.
@@ -248,16 +260,18 @@ class DnsServer:
             self.bound += [Bound("udp", host, actual), Bound("tcp", host, actual)]
             log.info("listening: udp=%s:%d tcp=%s:%d", host, actual, host, actual)
 
-    async def start(self) -> None:
-        """Serve the sockets (bound now if they are not yet) on the running loop."""
+    async def start(self, udp: bool = True) -> None:
+        """Serve the sockets (bound now if they are not yet) on the running loop;
+        ``udp=False``: TCP only (a worker serves UDP from threads, seawall/dns/udpthread.py)."""
         self.bind()
         loop = asyncio.get_running_loop()
         for index, (udp_sock, tcp_sock) in enumerate(self.sockets):
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda index=index: UdpProtocol(self.responder, self.rate_limiter, self.stats,
-                                                index, self.hand_off_datagram),
-                sock=udp_sock)
-            self._udp.append(transport)
+            if udp:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda index=index: UdpProtocol(self.responder, self.rate_limiter,
+                                                    self.stats, index, self.hand_off_datagram),
+                    sock=udp_sock)
+                self._udp.append(transport)
             tcp_server = await loop.create_server(lambda: TcpProtocol(self), sock=tcp_sock)
             self._tcp.append(tcp_server)
 
