@@ -66,6 +66,7 @@ log = logging.getLogger("seawall.workers")
 
 READY_TIMEOUT = 30.0      # a new generation not serving by then is killed; the old one stays
 COUNTERS_TIMEOUT = 0.5    # a scrape waits this long for the workers' counters
+QUIET_TIMEOUT = 2.0       # a retiring worker stops reading within this (else: go on anyway)
 RESPAWN_DELAY = 1.0       # a worker that died is replaced after this long, not in a tight loop
 CHANNEL_MESSAGE = 1 << 20  # the largest channel message (counters of many zones)
 
@@ -82,6 +83,7 @@ class Worker:
     asked: asyncio.Future | None = None
     retiring: bool = False
     quiet: asyncio.Future | None = None   # done once it reads the sockets no more
+    serving: asyncio.Future | None = None  # done once it reads them (after "go")
 
 
 class WorkerPool:
@@ -157,11 +159,16 @@ class WorkerPool:
         for worker in old:
             worker.retiring = True
             _kill(worker.pid, signal.SIGTERM)
-        # Until the old workers stop reading the sockets they may still answer
-        # from the old data: only then is the new data what is served.
+        # The new generation starts reading once the old one has stopped: a
+        # client that saw the new data never gets the old again. Meanwhile
+        # queries wait in the socket buffers, they are not lost.
         quiet = [w.quiet for w in old if w.quiet is not None and not w.quiet.done()]
         if quiet:
-            await asyncio.wait(quiet, timeout=2.0)
+            await asyncio.wait(quiet, timeout=QUIET_TIMEOUT)
+        for worker in new:
+            self._send(worker, ("go",))
+        serving = [w.serving for w in new if w.serving is not None]
+        await asyncio.wait(serving, timeout=QUIET_TIMEOUT)
         self.serving_zoneset = zoneset
         waiting, self._caught_up = self._caught_up, []
         for target, waiter in waiting:
@@ -201,7 +208,8 @@ class WorkerPool:
         theirs.close()
         ours.setblocking(False)
         loop = asyncio.get_running_loop()
-        worker = Worker(pid, generation, ours, loop.create_future(), quiet=loop.create_future())
+        worker = Worker(pid, generation, ours, loop.create_future(), quiet=loop.create_future(),
+                        serving=loop.create_future())
         self.workers[pid] = worker
         loop.add_reader(ours.fileno(), self._readable, worker)
         return worker
@@ -254,6 +262,9 @@ class WorkerPool:
         elif kind == "udp":
             _, listener, wire, addr = message
             self.app.server.answer_datagram(listener, wire, addr)
+        elif kind == "serving":
+            if worker.serving is not None and not worker.serving.done():
+                worker.serving.set_result(True)
         elif kind == "quiet":
             if worker.quiet is not None and not worker.quiet.done():
                 worker.quiet.set_result(True)
@@ -270,6 +281,12 @@ class WorkerPool:
             for fd in fds:
                 os.close(fd)
             log.warning("workers: unknown message %r from pid %d", kind, worker.pid)
+
+    def _send(self, worker: Worker, message: tuple) -> None:
+        try:
+            worker.channel.send(pickle.dumps(message))
+        except OSError as exc:
+            log.warning("workers: message %s to pid %d lost: %s", message[0], worker.pid, exc)
 
     def _pass_on(self, fd: int, pending: bytes) -> bool:
         """A retiring worker's TCP connection to a worker of the serving generation."""
@@ -297,8 +314,9 @@ class WorkerPool:
         if not worker.ready.done():
             worker.ready.set_exception(EOFError(f"worker {worker.pid} exited before serving"))
             worker.ready.exception()   # looked at: no "never retrieved" warning
-        if worker.quiet is not None and not worker.quiet.done():
-            worker.quiet.set_result(True)
+        for waiter in (worker.quiet, worker.serving):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(True)
         crashed = not (worker.retiring or self._stopping)
         self._reap(worker, crashed, tries=100)
         if crashed:
@@ -404,11 +422,18 @@ async def _serve(app: App, channel: socket.socket, grace: float) -> None:
     udp = [_udp_thread(app, index, sock, link)
            for index, (sock, _) in enumerate(server.sockets)]
     link.counters = lambda: _counters(app, udp)
-    await server.start(udp=False)
-    for thread in udp:
-        thread.start()
     loop.add_reader(channel.fileno(), link.readable)
     link.send(("ready",))
+    # Reading starts when the supervisor says: once the previous generation stopped.
+    waits = [loop.create_task(link.go.wait()), loop.create_task(stopping.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in waits:
+        task.cancel()
+    if not stopping.is_set():
+        await server.start(udp=False)
+        for thread in udp:
+            thread.start()
+        link.send(("serving",))
     await stopping.wait()
     for thread in udp:
         thread.stop()
@@ -456,6 +481,7 @@ class _Link:
         self.stopping = stopping
         self.counters: Callable[[], ServerCounters] = ServerCounters
         self.server: Any = None   # the worker's DnsServer, for connections passed on
+        self.go = asyncio.Event()  # the supervisor's word to start reading the sockets
         self.tasks: set[asyncio.Task] = set()
 
     def send(self, message: tuple, fds: list[int] | None = None) -> None:
@@ -481,6 +507,8 @@ class _Link:
         message = pickle.loads(data)
         if message[0] == "counters?":
             self.send(("counters", self.counters()))
+        elif message[0] == "go":
+            self.go.set()
         elif message[0] == "adopt" and fds:
             # A connection of a retired worker: served here from now on.
             sock = socket.socket(fileno=fds[0])

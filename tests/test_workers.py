@@ -97,6 +97,7 @@ def test_a_reload_forks_a_new_generation_and_loses_nothing(tmp_path, zones_dir):
                            what="two workers")
         lost: list[str] = []
         seen: set[str] = set()
+        order: list[str] = []   # the address of every answer, in order
         stop = threading.Event()
 
         def load() -> None:
@@ -114,6 +115,7 @@ def test_a_reload_forks_a_new_generation_and_loses_nothing(tmp_path, zones_dir):
                         lost.append(f"query {n}")
                         continue
                     seen.add(reply.answer[0][0].address)
+                    order.append(reply.answer[0][0].address)
 
         thread = threading.Thread(target=load)
         thread.start()
@@ -130,6 +132,10 @@ def test_a_reload_forks_a_new_generation_and_loses_nothing(tmp_path, zones_dir):
             thread.join()
         assert not lost
         assert seen == {"192.0.2.80", "192.0.2.81"}
+        # Once the new data was seen the old never came back (the generations
+        # do not read the sockets at the same time).
+        first_new = order.index("192.0.2.81")
+        assert "192.0.2.80" not in order[first_new:]
         assert ask(server.addr, "www.example.com.").answer[0][0].address == "192.0.2.81"
         assert not (second & first)
     assert "generation=2 serving" in server.output()

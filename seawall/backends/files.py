@@ -78,7 +78,9 @@ class FilesBackend(Backend):
                 continue
             loaded = load_zone_file(path, include_root=self.directory,
                                     display_root=self.directory.parent, strict=self.strict)
-            sources = {path} | {self._on_disk(r.location.file) for r in loaded.records}
+            # The files the zone came from ($INCLUDE): a Path each, not one per record.
+            sources = {path} | {self._on_disk(f) for f in {r.location.file
+                                                            for r in loaded.records}}
             self._seen[path] = (loaded.origin, {p: _signature(p) for p in sources})
             scan.loaded.append(loaded)
         for path in set(self._seen) - set(paths):

@@ -48,7 +48,8 @@ class UdpThread:
     def stop(self, timeout: float = 1.0) -> None:
         """Read no more (within POLL_MS); answers in progress are sent first."""
         self.running = False
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         receive, send = self.sock.recvfrom, self.sock.sendto
