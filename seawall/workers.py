@@ -342,7 +342,20 @@ class WorkerPool:
     def _replace(self, generation: int) -> None:
         if self._stopping or generation != self.generation:
             return   # stopping, or a newer generation serves already
-        self._fork_many(generation, 1)
+        task = asyncio.get_running_loop().create_task(self._start_replacement(generation))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _start_replacement(self, generation: int) -> None:
+        """One worker into the serving generation, in place of one that died."""
+        worker = self._fork_many(generation, 1)[0]
+        try:
+            await asyncio.wait_for(asyncio.shield(worker.ready), READY_TIMEOUT)
+        except (asyncio.TimeoutError, EOFError):
+            log.error("workers: the replacement pid %d did not start", worker.pid)
+            _kill(worker.pid, signal.SIGKILL)
+            return
+        self._send(worker, ("go",))
 
     # ------------------------------------------------------------ counters
 
