@@ -79,6 +79,8 @@ class App:
                                         if config.workers != 1 else None)
         if self.pool is not None:
             self.primary.before_notify = self.settled   # NOTIFY once the workers serve it
+            # The workers answer; tables built here would serve nobody.
+            self.responder.fast.warm_in_background = False
         if self.pool is not None and config.metrics.listen:
             # Per-zone answer counts carry the zone's mode, which workers learn
             # by being forked anew (a switch to stale may keep the same data).

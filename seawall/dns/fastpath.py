@@ -140,6 +140,9 @@ class FastPath:
         self._opt = {dnssec_ok: b"\x00\x00\x29" + self.udp_payload.to_bytes(2, "big")
                      + bytes((0, 0, dnssec_ok, 0, 0, 0)) for dnssec_ok in (0, 0x80)}
         self._warming: object = None
+        # False: no warming on the event loop after a swap (a supervisor whose
+        # workers answer; a worker's UDP threads warm their own, see warm_slices).
+        self.warm_in_background = True
         # Counters for benchmarks and tests: how queries were answered here.
         self.template_hits = 0
         self.body_hits = 0
@@ -231,6 +234,8 @@ class FastPath:
 
     def _start_warming(self) -> None:
         """Build the bodies of every name and type, a slice per event-loop turn."""
+        if not self.warm_in_background:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
