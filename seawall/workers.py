@@ -469,7 +469,7 @@ def _udp_thread(app: App, index: int, sock: socket.socket, link: _Link) -> UdpTh
         stats = QueryStats(sample_every=app.server.stats.sample_every)
         stats.zones = app.server.stats.zones
     protocol = UdpProtocol(responder, limiter, stats, index, link.hand_off_datagram)
-    return UdpThread(sock, protocol, responder.fast.warm_slices())
+    return UdpThread(sock, protocol)
 
 
 def _counters(app: App, threads: list[UdpThread]) -> ServerCounters:

@@ -141,7 +141,7 @@ class FastPath:
                      + bytes((0, 0, dnssec_ok, 0, 0, 0)) for dnssec_ok in (0, 0x80)}
         self._warming: object = None
         # False: no warming on the event loop after a swap (a supervisor whose
-        # workers answer; a worker's UDP threads warm their own, see warm_slices).
+        # workers answer; workers build answers as asked, see udpthread.py).
         self.warm_in_background = True
         # Counters for benchmarks and tests: how queries were answered here.
         self.template_hits = 0
@@ -256,19 +256,6 @@ class FastPath:
         else:
             self._warming = None
             log.debug("warmed: bodies=%d", len(self.bodies))
-
-    def warm_slices(self) -> Iterator[int]:
-        """Warming for a driver of its own (a worker's UDP thread, between datagrams):
-        each step builds one slice of bodies and yields how many."""
-        items = self._warm_items()
-        while len(self.bodies) < self.body_limit:
-            done = 0
-            for item in islice(items, WARM_SLICE):
-                self._warm_one(*item)
-                done += 1
-            if not done:
-                return
-            yield done
 
     def warm_all(self) -> int:
         """Build every body now (tools and tests); the number of questions warmed."""

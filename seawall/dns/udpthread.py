@@ -10,9 +10,11 @@ encoder and rate limiter, shared with nobody — while the event loop thread
 serves TCP and the supervisor's channel with another Responder over the same
 zones. Nothing but immutable data is shared between the two threads.
 
-The loop reads until the socket is empty, then builds a slice of the answer
-tables (FastPath.warm_slices) if any is left to build, else waits in poll()
-for at most ``POLL_MS``; ``stop()`` is seen within that time.
+The loop reads until the socket is empty, then waits in poll() for at most
+``POLL_MS``; ``stop()`` is seen within that time. A worker builds answers as
+they are asked for, not all in advance: building them touches every zone
+object, and each page a worker touches stops being shared with the
+supervisor (for 1M records that doubled the memory of the server).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import logging
 import select
 import socket
 import threading
-from collections.abc import Iterator
 
 from .server import UdpProtocol
 
@@ -33,11 +34,9 @@ POLL_MS = 100
 class UdpThread:
     """Serves one UDP socket with ``protocol`` until stopped."""
 
-    def __init__(self, sock: socket.socket, protocol: UdpProtocol,
-                 warming: Iterator[int] | None = None) -> None:
+    def __init__(self, sock: socket.socket, protocol: UdpProtocol) -> None:
         self.sock = sock
         self.protocol = protocol
-        self.warming = warming
         self.running = True
         self._thread = threading.Thread(target=self._run, name=f"udp-{sock.fileno()}",
                                         daemon=True)
@@ -56,15 +55,10 @@ class UdpThread:
         respond = self.protocol.response_to
         poller = select.poll()
         poller.register(self.sock.fileno(), select.POLLIN)
-        warming = self.warming
         while self.running:
             try:
                 data, addr = receive(65535)
             except (BlockingIOError, InterruptedError):
-                if warming is not None:
-                    if next(warming, None) is None:
-                        warming = None
-                    continue
                 poller.poll(POLL_MS)
                 continue
             except OSError as exc:
