@@ -159,7 +159,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--server-cpu", type=int, default=1)
+    parser.add_argument("--server-cpu", default="1", help="taskset -c list for the server")
     parser.add_argument("--client-cpu", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--workers", type=int, default=2,

@@ -21,7 +21,9 @@ import json
 import logging
 import os
 import signal
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dns.name
@@ -157,6 +159,11 @@ class App:
     async def run(self, ready_file: Path | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        if self.pool is not None:
+            # Loading and checking zones is background work next to the workers'
+            # answers: it runs in the default executor's threads, at a lower priority.
+            loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="background",
+                                                         initializer=_lower_priority))
         await self.failover.start()
         if self.pool is None:
             await self.server.start()
@@ -195,6 +202,17 @@ class App:
     def stop(self) -> None:
         if self._stopping is not None:
             self._stopping.set()
+
+
+BACKGROUND_NICE = 10
+
+
+def _lower_priority() -> None:
+    """Give this thread a lower CPU priority (Linux: a thread's own nice value)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):
+        pass   # not Linux, or not allowed: the priority stays
 
 
 def _write_ready(path: Path, app: App) -> None:
