@@ -7,7 +7,7 @@ the figure that compares servers is the **server CPU time per answered
 query**: utime+stime of the server's process tree (``/proc/PID/stat``) over
 the run, divided by the answers dnsperf got back (docs: /work/shared/PEERS.md).
 
-Modes (``--mode``, repeatable; default ``mixed flood load``):
+Modes (``--mode``, repeatable; default ``mixed flood scaling load``):
 
 * ``mixed``: the issue's query mix on a zone of ``--records`` records
   (70% A hits, 10% AAAA, 10% NXDOMAIN of random names, 5% wildcard, 5% CNAME).
@@ -278,7 +278,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds = 5.0, 1
-    modes = args.mode or ["mixed", "flood", "load"]
+    modes = args.mode or ["mixed", "flood", "scaling", "load"]
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
     if shutil.which("dnsperf") is None and set(modes) - {"load"}:
         sys.exit("dnsperf is not installed (apt-get install dnsperf)")
