@@ -104,6 +104,8 @@ class WorkerPool:
         self._stopping = False
         self._tasks: set[asyncio.Task] = set()
         self._next = 0   # round robin over the serving workers for passed-on connections
+        self._warming: tuple[Any, asyncio.Task] | None = None
+        self._warmed: Any = None   # the ZoneSet whose answer tables the supervisor holds
 
     # ------------------------------------------------------------ lifecycle
 
@@ -111,6 +113,7 @@ class WorkerPool:
         """The first generation, serving when this returns."""
         if not await self._new_generation():
             raise RuntimeError("workers did not start; see the log above")
+        self._start_warming()
 
     def refresh(self) -> None:
         """The served data changed: a new generation, soon. Changes that come while
@@ -120,6 +123,48 @@ class WorkerPool:
         self._wanted = True
         if self._follower is None or self._follower.done():
             self._follower = asyncio.get_running_loop().create_task(self._follow())
+        self._start_warming()
+
+    # ------------------------------------------------------- answer tables
+
+    def _start_warming(self) -> None:
+        """Build the answer bodies of the served ZoneSet in the background, then fork
+        a generation that has them. A new generation serves at once, but cold: each
+        first question costs the engine (tens of µs); the warm one that follows,
+        seconds later, answers them from tables built once and shared by every
+        worker. (A worker that built them itself would touch, and so copy, every
+        page of the zones.)"""
+        zoneset = self.app.zoneset
+        if self._warmed is zoneset or (self._warming is not None and self._warming[0] is zoneset):
+            return
+        task = asyncio.get_running_loop().create_task(self._warm(zoneset))
+        self._warming = (zoneset, task)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _warm(self, zoneset: Any) -> None:
+        base = self.app.responder
+        superseded = lambda: self._stopping or self.app.zoneset is not zoneset  # noqa: E731
+
+        def build() -> tuple[dict, int]:
+            responder = Responder(zoneset, base.settings)
+            count = responder.fast.warm_all(stop=superseded)
+            return responder.fast.bodies, count
+
+        started = time.monotonic()
+        try:
+            # The default executor: the supervisor's background threads (nice 10).
+            bodies, count = await asyncio.get_running_loop().run_in_executor(None, build)
+        except Exception:
+            log.exception("workers: building the answer tables failed")
+            return
+        if superseded():
+            return
+        base.fast.bodies = bodies
+        self._warmed = zoneset
+        log.info("workers: answer tables built: questions=%d bodies=%d in %.1f s",
+                 count, len(bodies), time.monotonic() - started)
+        self.refresh()   # a generation that has them
 
     async def _follow(self) -> None:
         while self._wanted and not self._stopping:
@@ -461,6 +506,7 @@ async def _serve(app: App, channel: socket.socket, grace: float) -> None:
 def _udp_thread(app: App, index: int, sock: socket.socket, link: _Link) -> UdpThread:
     base = app.responder
     responder = Responder(base.zoneset, base.settings)
+    responder.fast.bodies = base.fast.bodies   # built by the supervisor, if it did yet
     responder.hand_off = True
     responder.tsig_handler = base.tsig_handler
     limiter = RateLimiter(app.config.rrl) if app.server.rate_limiter is not None else None

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -257,10 +257,15 @@ class FastPath:
             self._warming = None
             log.debug("warmed: bodies=%d", len(self.bodies))
 
-    def warm_all(self) -> int:
-        """Build every body now (tools and tests); the number of questions warmed."""
+    def warm_all(self, stop: Callable[[], bool] | None = None) -> int:
+        """Build every body now, up to the table's limit (tools, tests, a supervisor's
+        background thread), unless ``stop()`` says to give up; the questions warmed."""
         count = 0
         for item in self._warm_items():
+            if len(self.bodies) >= self.body_limit:
+                break
+            if stop is not None and count % WARM_SLICE == 0 and stop():
+                break
             self._warm_one(*item)
             count += 1
         return count

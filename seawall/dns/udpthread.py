@@ -11,10 +11,11 @@ serves TCP and the supervisor's channel with another Responder over the same
 zones. Nothing but immutable data is shared between the two threads.
 
 The loop reads until the socket is empty, then waits in poll() for at most
-``POLL_MS``; ``stop()`` is seen within that time. A worker builds answers as
-they are asked for, not all in advance: building them touches every zone
-object, and each page a worker touches stops being shared with the
-supervisor (for 1M records that doubled the memory of the server).
+``POLL_MS``; ``stop()`` is seen within that time. A worker never builds the
+answer tables in advance: building them touches every zone object, and each
+page a worker touches stops being shared with the supervisor (for 1M records
+that doubled the memory of the server). The supervisor builds them once and
+forks a generation that has them (WorkerPool._start_warming).
 """
 
 from __future__ import annotations
