@@ -57,6 +57,18 @@ def wait_until(check, timeout: float = 10.0, what: str = "condition"):
     pytest.fail(f"timed out waiting for {what}")
 
 
+def settled_workers(server: SeawallProcess) -> set[int]:
+    """The two workers of the generation that has the answer tables (the first
+    generation serves cold and is replaced once the supervisor built them)."""
+    wait_until(lambda: "answer tables built" in server.output(), what="the answer tables")
+    return wait_until(lambda: (lambda c: len(c) == 2 and c)(children(server.pid)),
+                      what="two workers of the warm generation")
+
+
+def generations(output: str) -> list[int]:
+    return [int(g) for g in re.findall(r"generation=(\d+) serving", output)]
+
+
 def bump(zones_dir: Path, serial: int, address: str) -> None:
     path = zones_dir / "example.com.zone"
     text = path.read_text()
@@ -67,8 +79,7 @@ def bump(zones_dir: Path, serial: int, address: str) -> None:
 
 def test_two_workers_answer_udp_and_tcp(tmp_path, zones_dir):
     with SeawallProcess(tmp_path, "--workers", "2", zones=zones_dir, env=ENV) as server:
-        workers = wait_until(lambda: len(children(server.pid)) == 2 and children(server.pid),
-                             what="two workers")
+        workers = settled_workers(server)
         for tcp in (False, True):
             reply = ask(server.addr, "www.example.com.", tcp=tcp)
             assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.AA
@@ -93,8 +104,7 @@ def test_two_workers_answer_udp_and_tcp(tmp_path, zones_dir):
 
 def test_a_reload_forks_a_new_generation_and_loses_nothing(tmp_path, zones_dir):
     with SeawallProcess(tmp_path, "--workers", "2", zones=zones_dir, env=ENV) as server:
-        first = wait_until(lambda: len(children(server.pid)) == 2 and children(server.pid),
-                           what="two workers")
+        first = settled_workers(server)
         lost: list[str] = []
         seen: set[str] = set()
         order: list[str] = []   # the address of every answer, in order
@@ -138,13 +148,13 @@ def test_a_reload_forks_a_new_generation_and_loses_nothing(tmp_path, zones_dir):
         assert "192.0.2.80" not in order[first_new:]
         assert ask(server.addr, "www.example.com.").answer[0][0].address == "192.0.2.81"
         assert not (second & first)
-    assert "generation=2 serving" in server.output()
+    # The reload forked a cold generation, then a warm one (generations 3 and 4).
+    assert max(generations(server.output())) >= 4
 
 
 def test_a_killed_worker_is_replaced(tmp_path, zones_dir):
     with SeawallProcess(tmp_path, "--workers", "2", zones=zones_dir, env=ENV) as server:
-        workers = wait_until(lambda: len(children(server.pid)) == 2 and children(server.pid),
-                             what="two workers")
+        workers = settled_workers(server)
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
         # The other worker answers meanwhile.
@@ -161,13 +171,12 @@ def test_a_killed_worker_is_replaced(tmp_path, zones_dir):
                        timeout=5).rcode() == dns.rcode.NOERROR
         finally:
             os.kill(survivor, signal.SIGCONT)
-    assert f"pid {victim} of generation 1 died (signal 9)" in server.output()
+    assert re.search(rf"pid {victim} of generation \d+ died \(signal 9\)", server.output())
 
 
 def test_workers_stop_with_the_supervisor(tmp_path, zones_dir):
     server = SeawallProcess(tmp_path, "--workers", "2", zones=zones_dir, env=ENV).start()
-    workers = wait_until(lambda: len(children(server.pid)) == 2 and children(server.pid),
-                         what="two workers")
+    workers = settled_workers(server)
     # SIGTERM: the supervisor stops its workers and exits cleanly.
     assert server.stop() == 0
     assert all(not Path(f"/proc/{pid}").exists() or
@@ -175,8 +184,7 @@ def test_workers_stop_with_the_supervisor(tmp_path, zones_dir):
                for pid in workers)
     # SIGKILL: the workers see their channel close and stop by themselves.
     server = SeawallProcess(tmp_path, "--workers", "2", zones=zones_dir, env=ENV).start()
-    workers = wait_until(lambda: len(children(server.pid)) == 2 and children(server.pid),
-                         what="two workers")
+    workers = settled_workers(server)
     server.signal(signal.SIGKILL)
     server.stop()
     wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
@@ -190,7 +198,7 @@ def test_metrics_sum_every_worker(tmp_path, zones_dir):
                       f"emergency_dir: {zones_dir / 'emergency'}\n"
                       f"metrics: {{listen: '127.0.0.1:{port}'}}\n")
     with SeawallProcess(tmp_path, config=config, env=ENV) as server:
-        wait_until(lambda: len(children(server.pid)) == 2, what="two workers")
+        settled_workers(server)
         # Many queries from many sockets, so both workers take some.
         for n in range(200):
             ask(server.addr, "www.example.com.", tcp=n % 10 == 0)
@@ -226,7 +234,7 @@ def test_notify_and_transfers_go_to_the_supervisor(tmp_path, zones_dir):
                       f"emergency_dir: {zones_dir / 'emergency'}\n"
                       "transfers:\n  allow: [{address: ['127.0.0.0/8']}]\n")
     with SeawallProcess(tmp_path, config=config, env=ENV) as server:
-        wait_until(lambda: len(children(server.pid)) == 2, what="two workers")
+        settled_workers(server)
         notify = dns.message.make_query("example.com.", "SOA")
         notify.set_opcode(dns.opcode.NOTIFY)
         notify.flags |= dns.flags.AA
