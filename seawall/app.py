@@ -146,7 +146,7 @@ class App:
 
     def counters(self) -> ServerCounters:
         """Answers, RRL verdicts and TCP connections of the whole server."""
-        total = ServerCounters.of(self.query_stats, self.server)
+        total = ServerCounters.of_server(self.query_stats, self.server)
         if self.pool is not None:
             total.add(self.pool.counters())
         return total

@@ -135,12 +135,20 @@ class ServerCounters:
     refused: int = 0
 
     @classmethod
-    def of(cls, stats: QueryStats, server: Any) -> ServerCounters:
-        limiter = server.rate_limiter
-        return cls(dict(stats.counts), dict(stats.zone_counts),
+    def of(cls, stats: QueryStats | None, limiter: Any = None, connections: int = 0,
+           refused: int = 0) -> ServerCounters:
+        """A copy of what ``stats`` and ``limiter`` (either may be None) counted."""
+        return cls(dict(stats.counts) if stats is not None else {},
+                   dict(stats.zone_counts) if stats is not None else {},
                    list(limiter.counters.dropped) if limiter is not None else [0, 0, 0],
                    list(limiter.counters.slipped) if limiter is not None else [0, 0, 0],
-                   len(server.connections), server.refused_connections)
+                   connections, refused)
+
+    @classmethod
+    def of_server(cls, stats: QueryStats, server: Any) -> ServerCounters:
+        """What a DnsServer and its QueryStats counted, its TCP connections included."""
+        return cls.of(stats, server.rate_limiter, len(server.connections),
+                      server.refused_connections)
 
     def add(self, other: ServerCounters) -> None:
         for key, value in other.counts.items():

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dns.responder import Responder
 from .dns.rrl import RateLimiter
-from .dns.server import UdpProtocol
+from .dns.server import UdpProtocol, large_buffer
 from .dns.udpthread import UdpThread
 from .metrics import QueryStats, ServerCounters
 from .privileges import drop_privileges
@@ -96,7 +96,6 @@ class WorkerPool:
         self.generation = 0
         self.workers: dict[int, Worker] = {}
         self.retired = ServerCounters()   # what exited workers counted
-        self.generations_started = 0
         self.serving_zoneset = -1        # ZoneSet generation the workers serve
         self._caught_up: list[tuple[int, asyncio.Future]] = []
         self._wanted = False
@@ -221,7 +220,6 @@ class WorkerPool:
                 self._caught_up.append((target, waiter))
             elif not waiter.done():
                 waiter.set_result(True)
-        self.generations_started += 1
         log.info("workers: generation=%d serving pids=%s in %.3f s (zone set %d)", generation,
                  ",".join(str(w.pid) for w in new), time.monotonic() - started, zoneset)
         return True
@@ -238,7 +236,7 @@ class WorkerPool:
     def _fork(self, generation: int) -> Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for end in (ours, theirs):
-            _large_send_buffer(end)
+            large_buffer(end, CHANNEL_MESSAGE * 2, send=True)
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:   # the worker: never returns into the supervisor's code
@@ -317,11 +315,7 @@ class WorkerPool:
             _, pending, purpose = message
             if purpose == "retire" and self._pass_on(fds[0], pending):
                 return
-            sock = socket.socket(fileno=fds[0])
-            task = asyncio.get_running_loop().create_task(
-                self.app.server.adopt_connection(sock, pending))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.app.server.adopt(fds[0], pending)
         else:
             for fd in fds:
                 os.close(fd)
@@ -426,11 +420,6 @@ class WorkerPool:
             total.add(worker.counters)
         return total
 
-    def status(self) -> dict[str, Any]:
-        return {"workers": self.count, "generation": self.generation,
-                "pids": sorted(w.pid for w in self.workers.values()
-                               if w.generation == self.generation)}
-
 
 # ---------------------------------------------------------------- the worker
 
@@ -520,14 +509,9 @@ def _udp_thread(app: App, index: int, sock: socket.socket, link: _Link) -> UdpTh
 
 def _counters(app: App, threads: list[UdpThread]) -> ServerCounters:
     """This worker's counters: its event loop's and each UDP thread's."""
-    total = ServerCounters.of(app.query_stats, app.server)
+    total = ServerCounters.of_server(app.query_stats, app.server)
     for thread in threads:
-        stats, limiter = thread.protocol.stats, thread.protocol.rate_limiter
-        total.add(ServerCounters(
-            dict(stats.counts) if stats is not None else {},
-            dict(stats.zone_counts) if stats is not None else {},
-            list(limiter.counters.dropped) if limiter is not None else [0, 0, 0],
-            list(limiter.counters.slipped) if limiter is not None else [0, 0, 0]))
+        total.add(ServerCounters.of(thread.protocol.stats, thread.protocol.rate_limiter))
     return total
 
 
@@ -541,7 +525,6 @@ class _Link:
         self.counters: Callable[[], ServerCounters] = ServerCounters
         self.server: Any = None   # the worker's DnsServer, for connections passed on
         self.go = asyncio.Event()  # the supervisor's word to start reading the sockets
-        self.tasks: set[asyncio.Task] = set()
 
     def send(self, message: tuple, fds: list[int] | None = None) -> None:
         try:
@@ -570,11 +553,7 @@ class _Link:
             self.go.set()
         elif message[0] == "adopt" and fds:
             # A connection of a retired worker: served here from now on.
-            sock = socket.socket(fileno=fds[0])
-            task = asyncio.get_running_loop().create_task(
-                self.server.adopt_connection(sock, message[1]))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self.server.adopt(fds[0], message[1])
         else:
             for fd in fds:
                 os.close(fd)
@@ -609,17 +588,6 @@ def _release_inherited(keep: set[int]) -> None:
         pass   # no /proc: the copies stay (they are only ever closed late)
     finally:
         os.close(null)
-
-
-def _large_send_buffer(sock: socket.socket) -> None:
-    for option in (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF):
-        if option is None:
-            continue
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, option, CHANNEL_MESSAGE * 2)
-            return
-        except OSError:
-            continue
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -179,6 +179,18 @@ def exchange_raw(addr: tuple[str, int], wire: bytes, *, tcp: bool = False,
             return None
 
 
+def wait_for(predicate, timeout: float = 15.0, step: float = 0.05):
+    """Poll ``predicate`` until it returns something true (returned) or ``timeout``
+    seconds pass (then its last value)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
 def recv_exact(sock: socket.socket, n: int) -> bytes:
     data = b""
     while len(data) < n:

@@ -26,7 +26,8 @@ import dns.zone
 import dnslib
 import pytest
 
-from conftest import ROOT, SeawallProcess, ask, decode_twice, exchange, free_port, recv_exact
+from conftest import (ROOT, SeawallProcess, ask, decode_twice, exchange, free_port, recv_exact,
+                      wait_for)
 
 ENV = {"PYTHONPATH": str(ROOT)}
 
@@ -48,13 +49,8 @@ def children(pid: int) -> set[int]:
 
 
 def wait_until(check, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
+    """``wait_for``, failing the test with ``what`` when the time runs out."""
+    return wait_for(check, timeout) or pytest.fail(f"timed out waiting for {what}")
 
 
 def settled_workers(server: SeawallProcess) -> set[int]:

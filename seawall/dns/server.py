@@ -224,6 +224,8 @@ class DnsServer:
         self.hand_off_connection: Callable[[int, bytes, str], None] | None = None
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.AbstractServer] = []
+        self._hand_off_protocol: UdpProtocol | None = None   # answers handed-over datagrams
+        self._adopting: set[asyncio.Task] = set()
 
     def admit(self, connection: TcpProtocol) -> bool:
         """Count a new TCP connection in, unless a cap is reached."""
@@ -277,18 +279,25 @@ class DnsServer:
 
     def answer_datagram(self, listener: int, wire: bytes, addr: tuple) -> None:
         """Answer a datagram a worker handed over, from our copy of its socket."""
-        response = self.responder.respond(wire, UDP, addr)
+        if self._hand_off_protocol is None:
+            self._hand_off_protocol = UdpProtocol(self.responder, None, self.stats)
+        response = self._hand_off_protocol.response_to(wire, addr)
         if response is None:
             return
-        if self.stats is not None:
-            self.stats.count(0, wire, response, addr)
         try:
             self.sockets[listener][0].sendto(response, addr)
         except OSError as exc:   # a full send buffer or a gone client: UDP may lose it
             log.debug("udp send failed: client=%s: %s", addr, exc)
 
-    async def adopt_connection(self, sock: socket.socket, pending: bytes) -> None:
-        """Serve a TCP connection a worker handed over, starting with its unanswered bytes."""
+    def adopt(self, fd: int, pending: bytes) -> None:
+        """Serve the TCP connection on descriptor ``fd`` that another process handed
+        over, starting with its unanswered bytes ``pending``."""
+        task = asyncio.get_running_loop().create_task(
+            self._adopt(socket.socket(fileno=fd), pending))
+        self._adopting.add(task)
+        task.add_done_callback(self._adopting.discard)
+
+    async def _adopt(self, sock: socket.socket, pending: bytes) -> None:
         loop = asyncio.get_running_loop()
         sock.setblocking(False)
         _, protocol = await loop.connect_accepted_socket(lambda: TcpProtocol(self), sock)
@@ -342,7 +351,7 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
                 udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            _large_receive_buffer(udp)
+            large_buffer(udp, UDP_RECEIVE_BUFFER)
             udp.bind((host, port))
             actual = udp.getsockname()[1]
             tcp.bind((host, actual))
@@ -361,13 +370,18 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
 UDP_RECEIVE_BUFFER = 4 << 20
 
 
-def _large_receive_buffer(sock: socket.socket) -> None:
-    """Room for bursts: the ~208 KiB default drops datagrams under load (see PEERS.md)."""
-    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+def large_buffer(sock: socket.socket, size: int, *, send: bool = False) -> None:
+    """Ask for a ``size``-byte receive (or send) buffer: the ~208 KiB default drops
+    datagrams under load (see PEERS.md). The FORCE option, which needs
+    CAP_NET_ADMIN, goes past the system's cap (rmem_max/wmem_max); the plain one
+    is capped by it."""
+    options = ((getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF) if send
+               else (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF))
+    for option in options:
         if option is None:
             continue
         try:
-            sock.setsockopt(socket.SOL_SOCKET, option, UDP_RECEIVE_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
             return
         except OSError:
-            continue  # SO_RCVBUFFORCE needs CAP_NET_ADMIN; SO_RCVBUF is capped by rmem_max
+            continue

@@ -17,9 +17,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "failover"))
 
-from conftest import SeawallProcess, ask, exchange, free_port  # noqa: E402
+from conftest import SeawallProcess, ask, exchange, free_port, wait_for  # noqa: E402
 from failover_peers import (EMERGENCY_WWW, LIVE_WWW, Knot, emergency_text, events,  # noqa: E402
-                            wait_for, zone_text)
+                            zone_text)
 from seawall.backends.axfr import AxfrBackend  # noqa: E402
 from seawall.config import BackendConfig, FailoverConfig, TsigKey  # noqa: E402
 

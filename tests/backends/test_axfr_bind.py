@@ -15,8 +15,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "failover"))
 
-from conftest import SeawallProcess, ask, free_port, require_tool  # noqa: E402
-from failover_peers import EMERGENCY_WWW, LIVE_WWW, emergency_text, wait_for, zone_text  # noqa: E402
+from conftest import SeawallProcess, ask, free_port, require_tool, wait_for  # noqa: E402
+from failover_peers import EMERGENCY_WWW, LIVE_WWW, emergency_text, zone_text  # noqa: E402
 
 pytestmark = pytest.mark.interop
 ZONE = "example.net"

@@ -19,7 +19,7 @@ from pathlib import Path
 import dns.name
 import pytest
 
-from conftest import ROOT, SeawallProcess, ask, free_port, require_tool
+from conftest import ROOT, SeawallProcess, ask, free_port, require_tool, wait_for
 from seawall.backends.files import FilesBackend
 
 ZONE = "example.com."
@@ -30,16 +30,6 @@ def events(state: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def serve(tmp_path: Path, **failover) -> tuple[SeawallProcess, Path, Path]:

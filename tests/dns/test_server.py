@@ -25,7 +25,7 @@ import dns.rdatatype
 import pytest
 
 from conftest import (ROOT, SeawallProcess, ask, decode_twice, exchange, exchange_raw,
-                      require_tool, rrset_texts)
+                      require_tool, rrset_texts, wait_for)
 
 TXT_200 = '"' + "x" * 200 + '"'
 ZONE = f"""$TTL 3600
@@ -520,14 +520,6 @@ def test_configured_identity_and_tcp_message_bound(tmp_path):
 
 
 # -------------------------------------------------------------- reloads
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_broken_zone_on_sighup_keeps_the_old_zone(tmp_path):

@@ -21,7 +21,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from conftest import ROOT, SeawallProcess, ask, free_port, require_tool
+from conftest import ROOT, SeawallProcess, ask, free_port, require_tool, wait_for
 from dnssec_signing import ds_anchors, make_keys, sign
 from test_validation_unbound import _unbound
 
@@ -41,15 +41,6 @@ after  A     192.0.2.2
 def events(state: Path) -> list[dict]:
     path = state / "events.jsonl"
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-
-
-def wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return bool(predicate())
 
 
 @pytest.fixture

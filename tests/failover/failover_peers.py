@@ -231,16 +231,6 @@ def events(state_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
 def transitions(state_dir: Path, zone: str) -> list[tuple[str | None, str | None, str]]:
     return [(e["from"], e["to"], e["cause"]) for e in events(state_dir)
             if e["zone"] == zone and e["kind"] == "transition"]

@@ -17,11 +17,11 @@ from pathlib import Path
 import dns.name
 import pytest
 
-from conftest import ask, free_port
+from conftest import ask, free_port, wait_for
 from seawall.app import App
 from seawall.config import load_config
 from failover_peers import (EMERGENCY_WWW, LIVE_WWW, Knot, QueryLoop, emergency_text, events,
-                            start_seawall, transitions, wait_for, zone_text)
+                            start_seawall, transitions, zone_text)
 
 pytestmark = pytest.mark.interop
 ZONE = "example.net"

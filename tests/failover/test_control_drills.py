@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SeawallProcess, require_tool
+from conftest import ROOT, SeawallProcess, require_tool, wait_for
 
 THRESHOLDS = "{probe_interval: 0.1s, probe_timeout: 0.1s, fail_after: 3, recover_after: 5}"
 
@@ -51,16 +51,6 @@ def status(tmp_path: Path) -> dict:
     result = cli(tmp_path, "status", "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-def wait_for(predicate, timeout: float = 15.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def events(tmp_path: Path) -> list[dict]:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SeawallProcess, ask, free_port
+from conftest import SeawallProcess, ask, free_port, wait_for
 from secondaries import Bind, Knot
-from transfer_setup import SECRET, ZONE, events, primary_config, wait_for
+from transfer_setup import SECRET, ZONE, events, primary_config
 
 FAILOVER = "  probe_interval: 0.2s\n  fail_after: 3\n  recover_after: 3\n  stale_for: 0s\n"
 KEY = ("xfr-key", "hmac-sha256", SECRET)

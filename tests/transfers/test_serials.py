@@ -16,10 +16,10 @@ import sys
 import dns.name
 import pytest
 
-from conftest import ROOT, SeawallProcess, ask, require_tool, zone_from_text
+from conftest import ROOT, SeawallProcess, ask, require_tool, wait_for, zone_from_text
 from seawall.dns.serials import ServedSerials, fingerprint, serial_gt, serial_next
 from seawall.dns.transfer import History
-from transfer_setup import ZONE, primary_config, wait_for
+from transfer_setup import ZONE, primary_config
 
 LIVE = (ROOT / "zones" / "example.com.zone").read_text()
 EMERGENCY = (ROOT / "zones" / "emergency" / "example.com.zone").read_text()

@@ -17,9 +17,9 @@ import dns.rdatatype
 import dns.xfr
 import pytest
 
-from conftest import ask, exchange_raw, require_tool
+from conftest import ask, exchange_raw, require_tool, wait_for
 from transfer_setup import (KEYRING, SECRET, WRONG_KEYRING, ZONE, axfr, start_primary,
-                            wait_for, xfr_messages)
+                            xfr_messages)
 
 OPEN = "  allow: [{address: [\"127.0.0.0/8\"]}]\n"
 KEYS = f"  keys: [{{name: xfr-key, algorithm: hmac-sha256, secret: \"{SECRET}\"}}]\n"
