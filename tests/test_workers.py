@@ -48,17 +48,29 @@ def children(pid: int) -> set[int]:
     return out
 
 
+def state(pid: int) -> str:
+    """The process state letter of ``pid`` (proc(5): R, S, T, Z...)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
+
+
 def wait_until(check, timeout: float = 10.0, what: str = "condition"):
     """``wait_for``, failing the test with ``what`` when the time runs out."""
     return wait_for(check, timeout) or pytest.fail(f"timed out waiting for {what}")
 
 
 def settled_workers(server: SeawallProcess) -> set[int]:
-    """The two workers of the generation that has the answer tables (the first
-    generation serves cold and is replaced once the supervisor built them)."""
-    wait_until(lambda: "answer tables built" in server.output(), what="the answer tables")
-    return wait_until(lambda: (lambda c: len(c) == 2 and c)(children(server.pid)),
-                      what="two workers of the warm generation")
+    """The workers of the generation that has the answer tables (the first
+    generation serves cold and is replaced once the supervisor built them),
+    once they are the only children left."""
+    def warm() -> set[int] | None:
+        after = server.output().partition("answer tables built")[2]
+        match = re.search(r"generation=\d+ serving pids=([\d,]+)", after)
+        if match is None:
+            return None
+        pids = {int(pid) for pid in match.group(1).split(",")}
+        return pids if children(server.pid) == pids else None
+    return wait_until(warm, what="the workers of the warm generation")
 
 
 def generations(output: str) -> list[int]:
@@ -84,6 +96,8 @@ def test_two_workers_answer_udp_and_tcp(tmp_path, zones_dir):
         # The workers do the answering: stop them and nothing answers any more.
         for pid in workers:
             os.kill(pid, signal.SIGSTOP)
+        # SIGSTOP takes effect when delivered: wait until both really are stopped.
+        wait_until(lambda: all(state(pid) == "T" for pid in workers), what="workers stopped")
         try:
             wire = dns.message.make_query("www.example.com.", "A").to_wire()
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
