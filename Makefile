@@ -9,10 +9,18 @@ PIP    := $(VENV)/bin/pip
 LISTEN ?= 127.0.0.1:5353
 PEERS  := knotd nsd named dig kdig dnsperf unbound
 APT_PACKAGES := knot nsd bind9 bind9-dnsutils knot-dnsutils dnsperf unbound
+# Programs tests need besides the DNS peers (tests/cli/test_diff.py and
+# tests/backends/test_files.py run git; tests/cli/test_config_cmd.py runs
+# systemd-analyze on the shipped unit); `program:package` pairs.
+TEST_TOOLS := git:git systemd-analyze:systemd
 
-.PHONY: run test venv install install-test peers bench bench-quick bench-switch conformance docs clean fuzz
+.PHONY: run test venv install install-test peers bench bench-quick bench-switch conformance docs clean fuzz mutation
 
 $(PY):
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+		echo "installing python3-venv"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
@@ -27,13 +35,16 @@ install-test: $(PY)
 run: install
 	$(VENV)/bin/seawall serve --zones zones --listen $(LISTEN)
 
-# The reference servers and clients the interop tests talk to (Debian packages).
+# The reference servers and clients the interop tests talk to, and the other
+# programs the tests run (Debian packages).
 peers:
-	@missing=""; for tool in $(PEERS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; packages=""; for tool in $(PEERS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] || packages="$(APT_PACKAGES)"; \
+	for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || { missing="$$missing $${pair%%:*}"; packages="$$packages $${pair#*:}"; }; done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing DNS peers (missing:$$missing)"; \
+		echo "installing DNS peers and test tools (missing:$$missing)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$packages >/dev/null; \
 	fi
 
 test: install-test peers
@@ -65,3 +76,27 @@ fuzz: install-test
 	$(PIP) install --quiet atheris
 	mkdir -p .fuzz-corpus
 	$(PY) bench/fuzz/fuzz_responder.py -max_total_time=$(FUZZ_SECONDS) -timeout=5 .fuzz-corpus bench/fuzz/corpus
+
+# Mutation testing (mutmut) of the modules in MUTATE, in a scratch copy of the
+# tree (build/mutation), so the working tree is never mutated. Slow; not part
+# of `make test`. Add modules with e.g.
+#   make mutation MUTATE="seawall/dns/engine.py seawall/failover/guard.py" \
+#       MUTATION_TESTS="tests/dns/test_engine.py tests/failover/test_guard.py"
+MUTATE ?= seawall/dns/engine.py
+MUTATION_TESTS ?= tests/dns/test_engine.py tests/dns/test_responder.py tests/dns/test_fuzz_regressions.py
+MUTATION_JOBS ?= 2
+MUTATION_DIR := build/mutation
+mutation: install-test
+	$(PIP) install --quiet 'mutmut>=3.8,<4'
+	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
+	cp -r seawall tests zones bench pyproject.toml $(MUTATION_DIR)/
+	{ echo '[mutmut]'; echo 'source_paths = seawall'; \
+	  echo 'only_mutate ='; for m in $(MUTATE); do echo "    $$m"; done; \
+	  echo 'also_copy ='; echo '    zones'; echo '    bench'; \
+	  echo 'pytest_add_cli_args_test_selection ='; for t in $(MUTATION_TESTS); do echo "    $$t"; done; \
+	} > $(MUTATION_DIR)/setup.cfg
+	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) >mutmut-run.log 2>&1 || { tail -30 mutmut-run.log; exit 1; }
+	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut export-cicd-stats >/dev/null && $(CURDIR)/$(VENV)/bin/python -c \
+	  'import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); t = s["total"] - s.get("skipped", 0); \
+	   print(f"mutation score: {s[\"killed\"]} of {t} mutants killed ({100 * s[\"killed\"] / max(t, 1):.1f}%), {s[\"survived\"]} survived"); print(json.dumps(s))'
+	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut results

@@ -40,6 +40,80 @@ CONFORMANCE = SHARED / "conformance"
 REQUIRE_PEERS = os.environ.get("SEAWALL_REQUIRE_PEERS") == "1"
 
 
+# Skips that stay skips in CI (SEAWALL_REQUIRE_PEERS=1): a reason that starts
+# with one of these. Every other skip fails the run there, so a test that needs
+# root, /proc, IPv6 loopback, git or systemd-analyze cannot quietly not run.
+# Keep this list short and keep README.md ("Skips in CI") in step with it.
+SKIP_ALLOW_LIST = (
+    # tests/test_privileges.py: binding a port below 1024 and dropping to
+    # nobody needs root (CI runs as root, so it runs there).
+    "needs root to bind a port below 1024",
+    # pytest-benchmark's own switch, for a local run that skips the
+    # microbenchmarks on purpose; `make test` runs them once each instead.
+    "Skipping benchmark (--benchmark-skip active)",
+)
+
+
+def skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    """The reason pytest recorded for a skip, without its "Skipped: " prefix."""
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _fail_unlisted_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if not (REQUIRE_PEERS and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    reason = skip_reason(report)
+    if reason.startswith(SKIP_ALLOW_LIST):
+        return
+    report.outcome = "failed"
+    report.longrepr = (f"skipped in CI (SEAWALL_REQUIRE_PEERS=1) for a reason that is not "
+                       f"on the allow-list (tests/conftest.py SKIP_ALLOW_LIST): {reason}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    _fail_unlisted_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    report = yield
+    _fail_unlisted_skip(report)
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Microbenchmarks run once each (checked to work, not timed) unless
+    SEAWALL_PERF=1 asks for timings; see tests/perf/test_micro.py."""
+    if os.environ.get("SEAWALL_PERF") != "1" and hasattr(config.option, "benchmark_disable"):
+        config.option.benchmark_disable = True
+
+
+# Helpers that start a peer program; a test module that uses one of them is
+# an interop test (``-m "not interop"`` leaves it out) even where the module
+# forgot its ``pytestmark``.
+PEER_MARKERS = ("require_tool(", "Knot(", "Bind(", "diffdns", "sign_zone(", "make_keys(")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    sources: dict[str, bool] = {}
+    for item in items:
+        path = str(item.path)
+        if path not in sources:
+            try:
+                text = Path(path).read_text()
+            except OSError:
+                text = ""
+            sources[path] = any(marker in text for marker in PEER_MARKERS)
+        if sources[path] and item.get_closest_marker("interop") is None:
+            item.add_marker(pytest.mark.interop)
+
+
 def require_tool(*names: str) -> None:
     """Skip when a peer program is missing; fail instead in CI (SEAWALL_REQUIRE_PEERS=1)."""
     missing = [n for n in names if shutil.which(n) is None]

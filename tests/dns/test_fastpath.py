@@ -238,6 +238,7 @@ def test_types_seen(zoneset: ZoneSet) -> None:
     assert response.answer and response.answer[0].rdtype == dns.rdatatype.TXT
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("nsec3", [False, True])
 def test_signed_zone_with_and_without_do(tmp_path, nsec3: bool) -> None:
     """Signed answers (RRSIG, NSEC/NSEC3 proofs that depend on the name) stay exact."""

@@ -11,6 +11,8 @@ import pytest
 from conftest import ROOT, require_tool
 from dnssec_signing import sign_zone
 
+pytestmark = pytest.mark.interop  # starts BIND/Knot/NSD/Unbound tools
+
 ZONE = """\
 $ORIGIN signed.test.
 $TTL 3600

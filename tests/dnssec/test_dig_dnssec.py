@@ -9,6 +9,8 @@ import pytest
 from conftest import ROOT, SeawallProcess, require_tool
 from dnssec_signing import sign_zone
 
+pytestmark = pytest.mark.interop  # starts BIND/Knot/NSD/Unbound tools
+
 ZONE = """\
 $ORIGIN signed.test.
 $TTL 300

@@ -17,6 +17,8 @@ import pytest
 from conftest import CONFORMANCE, ROOT, SeawallProcess, free_port, require_tool
 from dnssec_signing import sign_zone
 
+pytestmark = pytest.mark.interop  # starts BIND/Knot/NSD/Unbound tools
+
 ZONE = """\
 $ORIGIN {origin}
 $TTL 3600

@@ -25,6 +25,8 @@ from conftest import ROOT, SeawallProcess, ask, free_port, require_tool, wait_fo
 from dnssec_signing import ds_anchors, make_keys, sign
 from test_validation_unbound import _unbound
 
+pytestmark = pytest.mark.interop  # starts BIND/Knot/NSD/Unbound tools
+
 ORIGIN = "nsec.test."
 LIVE = """\
 $ORIGIN nsec.test.

@@ -20,6 +20,8 @@ import pytest
 from conftest import ROOT, SeawallProcess, free_port, require_tool
 from dnssec_signing import sign_zone
 
+pytestmark = pytest.mark.interop  # starts BIND/Knot/NSD/Unbound tools
+
 ZONE = """\
 $ORIGIN {origin}
 $TTL 300

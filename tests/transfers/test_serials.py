@@ -21,6 +21,8 @@ from seawall.dns.serials import ServedSerials, fingerprint, serial_gt, serial_ne
 from seawall.dns.transfer import History
 from transfer_setup import ZONE, primary_config
 
+pytestmark = pytest.mark.interop  # starts BIND/Knot/NSD/Unbound tools
+
 LIVE = (ROOT / "zones" / "example.com.zone").read_text()
 EMERGENCY = (ROOT / "zones" / "emergency" / "example.com.zone").read_text()
 

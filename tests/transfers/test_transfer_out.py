@@ -21,6 +21,8 @@ from conftest import ask, exchange_raw, require_tool, wait_for
 from transfer_setup import (KEYRING, SECRET, WRONG_KEYRING, ZONE, axfr, start_primary,
                             xfr_messages)
 
+pytestmark = pytest.mark.interop  # starts BIND/Knot/NSD/Unbound tools
+
 OPEN = "  allow: [{address: [\"127.0.0.0/8\"]}]\n"
 KEYS = f"  keys: [{{name: xfr-key, algorithm: hmac-sha256, secret: \"{SECRET}\"}}]\n"
 
