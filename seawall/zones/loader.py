@@ -7,6 +7,13 @@ zone in octoDNS's YAML format (see :mod:`.octodns`). Files that are not
 zones by their name (``*.inc``, editor backups, hidden files, single-label
 ``*.yaml`` such as ``octodns.yaml``) are skipped, so ``$INCLUDE`` fragments
 and configuration can live beside the zones.
+
+A file name gives a zone name only when it is a plain host name (letters,
+digits, ``-``, ``_``, dots; ``root`` for the root zone; see :mod:`.names`):
+any other zone file is refused with a problem, never served. A zone file
+that is a link is read only when its target is inside the directory, and
+every load stays within its budget of work and time (:mod:`.confine`,
+:mod:`.budget`); a file past a limit fails its zone alone.
 """
 
 from __future__ import annotations
@@ -15,13 +22,14 @@ import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dns.exception
 import dns.name
 
+from .budget import BudgetExceeded, LoadBudget
 from .fastreader import read_master_file_fast
 from .model import Zone, build_zone
 from .octodns import SUFFIXES as OCTODNS_SUFFIXES
 from .octodns import is_octodns_file, read_octodns_file
+from .names import ZoneNameError, zone_name_from_stem
 from .problems import Location, Problem, shown_path
 from .reader import Record
 from .validate import check_records, check_zone
@@ -51,29 +59,41 @@ class LoadedZone:
 
 
 def is_zone_file(path: Path) -> bool:
+    """A zone by its name; its content is not looked at.
+
+    A link counts whatever it points at (a device, a FIFO, nothing, a file
+    outside the directory), so that loading it refuses it loudly.
+    """
     name = path.name
+    if name.startswith(".") or not (path.is_file() or path.is_symlink()):
+        return False
     if name.lower().endswith(OCTODNS_SUFFIXES):
-        return path.is_file() and not name.startswith(".") and is_octodns_file(path)
-    return (path.is_file() and not name.startswith(".")
-            and not name.lower().endswith(NOT_ZONE_SUFFIXES))
+        return is_octodns_file(path)
+    return not name.lower().endswith(NOT_ZONE_SUFFIXES)
 
 
 def origin_for(path: Path) -> dns.name.Name:
-    """The zone a file holds, by its name: ``NAME.zone``, ``.yaml`` or ``NAME`` is ``NAME.``."""
+    """The zone a file holds, by its name: ``NAME.zone``, ``.yaml`` or ``NAME`` is ``NAME.``.
+
+    ``NAME`` must be a plain host name, or ``root`` for the root zone;
+    ZoneNameError otherwise (:mod:`.names`).
+    """
     stem = path.name
     if stem.endswith(".zone"):
         stem = stem[:-len(".zone")]
     elif stem.lower().endswith(OCTODNS_SUFFIXES):
         stem = stem.rsplit(".", 1)[0]
-    if stem in ("", "root", "."):
-        return dns.name.root
-    return dns.name.from_text(stem.rstrip(".") + ".")
+    return zone_name_from_stem(stem)
 
 
 def load_zone_file(path: Path, origin: dns.name.Name | None = None, *,
                    include_root: Path | None = None, display_root: Path | None = None,
-                   strict: bool = True) -> LoadedZone:
+                   strict: bool = True, budget: LoadBudget | None = None) -> LoadedZone:
     """Read, check and build one zone. Never raises for bad content.
+
+    ``include_root`` (default: the file's directory) is the directory the
+    file and its includes must lie in; ``budget`` (default: a fresh
+    :class:`.budget.LoadBudget`) bounds the work the load may do.
 
     The cyclic garbage collector is paused meanwhile: a zone is a few objects
     per record and none of them form cycles, yet every 700 allocations the
@@ -83,7 +103,8 @@ def load_zone_file(path: Path, origin: dns.name.Name | None = None, *,
     gc.disable()
     try:
         return _load_zone_file(path, origin, include_root=include_root,
-                               display_root=display_root, strict=strict)
+                               display_root=display_root, strict=strict,
+                               budget=budget or LoadBudget.start())
     finally:
         if was_enabled:
             gc.enable()
@@ -91,24 +112,32 @@ def load_zone_file(path: Path, origin: dns.name.Name | None = None, *,
 
 def _load_zone_file(path: Path, origin: dns.name.Name | None, *,
                     include_root: Path | None, display_root: Path | None,
-                    strict: bool) -> LoadedZone:
+                    strict: bool, budget: LoadBudget) -> LoadedZone:
     shown = shown_path(path, display_root)
     try:
         origin = origin or origin_for(path)
-    except dns.exception.DNSException as exc:
+    except ZoneNameError as exc:
         return LoadedZone(path, None, None,
-                          [Problem(Location(shown, 0), f"cannot derive a zone name from the "
-                                                       f"file name: {exc}")])
+                          [Problem(Location(shown, 0), f"the file name gives no zone name: "
+                                                       f"{exc}")])
     if path.name.lower().endswith(OCTODNS_SUFFIXES):
-        records, problems = read_octodns_file(path, origin, display_root=display_root)
+        records, problems = read_octodns_file(path, origin, display_root=display_root,
+                                              root=include_root)
     else:
         records, problems = read_master_file_fast(path, origin, include_root=include_root,
-                                                  display_root=display_root)
-    problems += check_records(origin, records, shown, strict=strict)
+                                                  display_root=display_root, budget=budget)
     zone = None
-    if not any(p.is_error for p in problems):
-        zone = build_zone(origin, records, source=shown)
-        problems += check_zone(zone, records)
+    try:
+        budget.check_time()
+        problems += check_records(origin, records, shown, strict=strict)
+        if not any(p.is_error for p in problems):
+            budget.check_time()
+            zone = build_zone(origin, records, source=shown)
+            problems += check_zone(zone, records)
+            budget.check_time()
+    except BudgetExceeded as exc:
+        zone = None
+        problems.append(Problem(Location(shown, 0), str(exc)))
     return LoadedZone(path, origin, zone, problems, records)
 
 

@@ -76,6 +76,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ import dns.rdataclass
 import dns.rdatatype
 import yaml
 
+from .confine import RefusedZoneFile, open_confined
 from .octodns_values import VALUE_MAKERS, BadValue, line_of, txt_chunks
 from .problems import Location, Problem, Severity, shown_path
 from .reader import MAX_TTL, Record
@@ -134,18 +136,23 @@ def is_octodns_file(path: Path) -> bool:
     return False
 
 
-def read_octodns_file(path: Path, origin: dns.name.Name, *,
-                      display_root: Path | None = None) -> tuple[list[Record], list[Problem]]:
-    """Read ``path`` as the zone ``origin``; return its records and every problem."""
-    return OctodnsReader(path, origin, display_root=display_root).read()
+def read_octodns_file(path: Path, origin: dns.name.Name, *, display_root: Path | None = None,
+                      root: Path | None = None) -> tuple[list[Record], list[Problem]]:
+    """Read ``path`` as the zone ``origin``; return its records and every problem.
+
+    The file must lie inside ``root`` (default: its own directory), links
+    resolved, as master files must (see :mod:`.confine`).
+    """
+    return OctodnsReader(path, origin, display_root=display_root, root=root).read()
 
 
 class OctodnsReader:
     """Reads one octoDNS YAML zone file into records."""
 
     def __init__(self, path: Path, origin: dns.name.Name, *,
-                 display_root: Path | None = None) -> None:
+                 display_root: Path | None = None, root: Path | None = None) -> None:
         self.path = path
+        self.root = root or path.parent
         self.origin = origin
         self.shown = shown_path(path, display_root)
         self.records: list[Record] = []
@@ -162,9 +169,15 @@ class OctodnsReader:
         """Read the file, or ``text`` as if it were the file's content."""
         try:
             if text is None:
-                text = self.path.read_text(encoding="utf-8")
+                with io.TextIOWrapper(open_confined(self.path, self.root),
+                                      encoding="utf-8") as handle:
+                    text = handle.read()
         except UnicodeDecodeError:
             self._problem(1, "file is not valid UTF-8 text")
+            return self.records, self.problems
+        except RefusedZoneFile as exc:
+            self.problems.append(Problem(Location(self.shown, 0),
+                                         f"cannot read zone file: {exc}"))
             return self.records, self.problems
         except OSError as exc:
             self.problems.append(Problem(Location(self.shown, 0),

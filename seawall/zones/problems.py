@@ -36,8 +36,18 @@ class Problem:
         return self.severity is Severity.ERROR
 
     def __str__(self) -> str:
+        """One line: characters that are not printable (a newline or a terminal
+        escape in a file name, bytes that are not UTF-8) are shown escaped."""
         prefix = "" if self.is_error else "warning: "
-        return f"{self.location}: {prefix}{self.message}"
+        return printable(f"{self.location}: {prefix}{self.message}")
+
+
+def printable(text: str) -> str:
+    """``text`` with its unprintable characters as Python escapes (``\\n``, ``\\x1b``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace")
+                   .decode("ascii") for c in text)
 
 
 def shown_path(path: Path, root: Path | None) -> str:

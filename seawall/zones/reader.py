@@ -7,6 +7,11 @@ operator running ``seawall check`` wants every problem at once, each as
 directives and the owner/TTL/class/type columns are read here, while every
 rdata is still parsed by dnspython, the parser of record.
 
+Files are opened only inside the zones directory, links included (see
+:mod:`.confine`), and a zone load stays within its budget of ``$GENERATE``
+output, ``$INCLUDE`` reads and time (see :mod:`.budget`): past a limit the
+zone is not loaded, with a problem naming the limit and the line.
+
 Files are UTF-8; a byte-order mark that an editor put at the start of a
 file is skipped (it would otherwise become part of the first owner name).
 
@@ -32,13 +37,16 @@ import dns.rdatatype
 import dns.tokenizer
 import dns.ttl
 
+from .budget import MAX_GENERATE_RECORDS, MAX_INCLUDE_DEPTH, BudgetExceeded, LoadBudget
+from .confine import RefusedZoneFile, open_confined
 from .problems import Location, Problem, Severity, shown_path
 
 MAX_TTL = 2**31 - 1
 """RFC 2181 §8: a TTL is an unsigned 31-bit number."""
-MAX_INCLUDE_DEPTH = 8
-MAX_GENERATE_RECORDS = 65536
-"""A ``$GENERATE`` range larger than this is refused: a typo should not eat memory."""
+MAX_GENERATE_NUMBER = 2**31 - 1
+"""The largest ``$GENERATE`` range bound or modifier offset (BIND reads them as C ints)."""
+__all__ = ["MAX_GENERATE_RECORDS", "MAX_INCLUDE_DEPTH", "MAX_TTL", "MasterFileReader",
+           "Record", "read_master_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,7 @@ class MasterFileReader:
         *,
         include_root: Path | None = None,
         display_root: Path | None = None,
+        budget: LoadBudget | None = None,
     ) -> None:
         self.path = path
         self.zone_origin = origin
@@ -115,12 +124,18 @@ class MasterFileReader:
         self.problems: list[Problem] = []
         self.default_ttl: int | None = None  # from $TTL (RFC 2308 §4)
         self.last_ttl: int | None = None
+        self.budget = budget or LoadBudget.start()
+        self.stopped = False   # a budget ran out: the zone is not loaded
 
     # ------------------------------------------------------------ public
 
     def read(self) -> tuple[list[Record], list[Problem]]:
         try:
-            handle = open(self.path, encoding="utf-8-sig")
+            handle = self._open(self.path)
+        except RefusedZoneFile as exc:
+            self.problems.append(Problem(Location(self._display(self.path), 0),
+                                         f"cannot read zone file: {exc}"))
+            return self.records, self.problems
         except OSError as exc:
             self.problems.append(Problem(Location(self._display(self.path), 0),
                                          f"cannot read zone file: {exc.strerror}"))
@@ -128,7 +143,7 @@ class MasterFileReader:
         stack = [_FileState(_Tokenizer(handle, str(self.path)), self.path,
                             self.zone_origin, self.zone_origin, handle)]
         try:
-            while stack:
+            while stack and not self.stopped:
                 state = stack[-1]
                 try:
                     if not self._read_entry(state, stack):
@@ -145,6 +160,10 @@ class MasterFileReader:
                 if state.handle:
                     state.handle.close()
         return self.records, self.problems
+
+    def _open(self, path: Path) -> io.TextIOBase:
+        """A text handle on ``path``, a regular file inside the zones directory."""
+        return io.TextIOWrapper(open_confined(path, self.include_root), encoding="utf-8-sig")
 
     # ----------------------------------------------------------- entries
 
@@ -170,6 +189,7 @@ class MasterFileReader:
         if token.is_eol():
             return True
         try:
+            self.budget.check_time()
             if token.is_comment():
                 # Inside an open "(" a comment is not followed by an end of
                 # line; the error names that line instead of escaping.
@@ -183,6 +203,10 @@ class MasterFileReader:
         except (_LineError, dns.exception.DNSException, ValueError) as exc:
             self._problem(state, line, _describe(exc))
             _skip_line(tok)
+        except BudgetExceeded as exc:
+            self._problem(state, line, str(exc))
+            self.stopped = True
+            return False
         return True
 
     def _directive(self, state: _FileState, stack: list[_FileState], word: str,
@@ -222,8 +246,11 @@ class MasterFileReader:
                              f"{self.include_root}")
         if any(s.path.resolve() == target for s in stack):
             raise _LineError(f"$INCLUDE {filename} includes itself")
+        self.budget.spend_include()
         try:
-            handle = open(target, encoding="utf-8-sig")
+            handle = self._open(target)
+        except RefusedZoneFile as exc:
+            raise _LineError(f"cannot read $INCLUDE {filename}: {exc}") from None
         except OSError as exc:
             raise _LineError(f"cannot read $INCLUDE {filename}: {exc.strerror}") from None
         stack.append(_FileState(_Tokenizer(handle, str(target)), target,
@@ -236,12 +263,16 @@ class MasterFileReader:
         match = re.fullmatch(r"(\d+)-(\d+)(?:/(\d+))?", span)
         if not match:
             raise _LineError(f"bad $GENERATE range {span!r}")
+        if max(len(match[1]), len(match[2]), len(match[3] or "")) > 10:
+            raise _LineError(f"bad $GENERATE range {span!r}: numbers up to "
+                             f"{MAX_GENERATE_NUMBER}")
         start, stop, step = int(match[1]), int(match[2]), int(match[3] or 1)
-        if stop < start or step < 1:
+        if stop < start or step < 1 or stop > MAX_GENERATE_NUMBER:
             raise _LineError(f"bad $GENERATE range {span!r}")
-        if (stop - start) // step + 1 > MAX_GENERATE_RECORDS:
+        count = (stop - start) // step + 1
+        if count > self.budget.generate_records:
             raise _LineError(f"$GENERATE range {span!r} makes more than "
-                             f"{MAX_GENERATE_RECORDS} records")
+                             f"{self.budget.generate_records} records")
         words = []
         while True:
             token = tok.get()
@@ -250,10 +281,38 @@ class MasterFileReader:
             words.append(f'"{token.value}"' if token.is_quoted_string() else token.value)
         if len(words) < 3:
             raise _LineError("$GENERATE needs an owner, a type and rdata")
+        for word in words:
+            self._check_modifiers(word, start, stop)
+        # Reserve the whole output before making any of it: the widest record
+        # is the one with the most digits, at one end of the range.
+        widest = max(len(" ".join(_substitute(word, counter) for word in words))
+                     for counter in (start, stop))
+        self.budget.spend_generated(count, count * (widest + 1))
         for counter in range(start, stop + 1, step):
+            self.budget.check_time()
             text = " ".join(_substitute(word, counter) for word in words)
             line_tok = _Tokenizer(io.StringIO(text + "\n"), str(state.path))
             self._record_line(state, line_tok, line)
+
+    def _check_modifiers(self, word: str, start: int, stop: int) -> None:
+        """Refuse ``${offset,width,base}`` fields wider than the budget or out of range."""
+        for match in _GENERATE_MODIFIER.finditer(word):
+            if match[1] is None:
+                continue
+            if len(match[1].lstrip("-")) > 10 or len(match[2] or "") > 10:
+                raise _LineError(f"$GENERATE modifier {match[0]!r}: numbers up to "
+                                 f"{MAX_GENERATE_NUMBER}")
+            offset, width = int(match[1]), int(match[2] or 0)
+            if abs(offset) > MAX_GENERATE_NUMBER:
+                raise _LineError(f"$GENERATE modifier {match[0]!r}: the offset is over "
+                                 f"{MAX_GENERATE_NUMBER}")
+            if width > self.budget.generate_width:
+                raise _LineError(f"$GENERATE modifier {match[0]!r}: the width {width} is "
+                                 f"over {self.budget.generate_width} (a name is at most 255 "
+                                 "octets, RFC 1035 §2.3.4)")
+            if match[3] in ("n", "N") and start + offset < 0:
+                raise _LineError(f"$GENERATE modifier {match[0]!r}: the nibble format "
+                                 f"needs values of 0 or more, not {start + offset}")
 
     # ----------------------------------------------------------- records
 
@@ -344,10 +403,11 @@ class MasterFileReader:
 
 
 def read_master_file(path: Path, origin: dns.name.Name, *, include_root: Path | None = None,
-                     display_root: Path | None = None) -> tuple[list[Record], list[Problem]]:
+                     display_root: Path | None = None, budget: LoadBudget | None = None
+                     ) -> tuple[list[Record], list[Problem]]:
     """Read ``path`` as the zone ``origin``; return its records and every problem."""
     return MasterFileReader(path, origin, include_root=include_root,
-                            display_root=display_root).read()
+                            display_root=display_root, budget=budget).read()
 
 
 _GENERATE_MODIFIER = re.compile(r"\$\{(-?\d+)(?:,(\d+))?(?:,([doxXnN]))?\}|\$\$|\\\$|\$")
@@ -378,6 +438,8 @@ def _nibbles(value: int, width: int, *, upper: bool) -> str:
     their dots, so ``${0,3,n}`` of 0 is ``0.0`` and an even width can end in
     a dot (which makes the name absolute, exactly as BIND reads it).
     """
+    if value < 0:
+        raise ValueError(f"$GENERATE nibble format of a negative value {value}")
     digits = "0123456789ABCDEF" if upper else "0123456789abcdef"
     out = []
     while True:
