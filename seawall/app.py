@@ -70,6 +70,9 @@ class App:
                                 max_message=config.tcp_max_message,
                                 max_connections=config.tcp_max_connections,
                                 max_per_client=config.tcp_max_per_client,
+                                max_per_listener=config.tcp_max_per_listener,
+                                ipv4_prefix=config.tcp_client_ipv4_prefix,
+                                ipv6_prefix=config.tcp_client_ipv6_prefix,
                                 rate_limiter=(RateLimiter(config.rrl)
                                               if config.rrl.enabled else None),
                                 # Counting costs ~0.6 µs an answer: only when read.

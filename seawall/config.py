@@ -22,8 +22,8 @@ type are errors naming their line. Example::
         refresh: null            # override the SOA REFRESH/RETRY timers (e.g. 30s)
         ixfr: true               # ask for IXFR (RFC 1995), AXFR when it is refused
         transfer_timeout: 30s
-    tcp_max_connections: 1000    # TCP caps (RFC 7766 §6.2.2): all clients, and per address
-    tcp_max_per_client: 64
+    tcp_max_connections: 1000    # TCP caps (RFC 7766 §6.2.2): all clients (and ulimit -n),
+    tcp_max_per_client: 64       # ... per client prefix (/32 and /64 by default)
     rrl:                         # response rate limiting on UDP, per client /24 or /56
       enabled: true
       answers_per_second: 1000   # per network and second; 0: no limit for this kind
@@ -202,6 +202,8 @@ class MetricsConfig:
     """Prometheus /metrics, /healthz and /readyz over HTTP; null listen: off."""
 
     listen: str | None = None            # e.g. "127.0.0.1:9153"
+    max_connections: int = 16            # open connections at most (half from one client prefix); more are closed at once
+    idle_timeout: Duration = Duration(5) # a connection must send its request and read the answer within this
 
 
 @dataclass(frozen=True)
@@ -306,7 +308,10 @@ class Config:
     failover: FailoverConfig = field(default_factory=FailoverConfig) # the controller: thresholds and the guard
     workers: int = 0                     # worker processes answering queries; 0: one per CPU core; 1: the server process alone
     tcp_max_connections: int = 1000      # open TCP connections, all clients together
-    tcp_max_per_client: int = 64         # open TCP connections from one address
+    tcp_max_per_client: int = 64         # open TCP connections from one client prefix (below)
+    tcp_max_per_listener: int = 0        # open TCP connections on one listen address; 0: tcp_max_connections
+    tcp_client_ipv4_prefix: int = 32    # an IPv4 client is its /32 (24: its /24) for tcp_max_per_client
+    tcp_client_ipv6_prefix: int = 64    # an IPv6 client is its /64 (at most 64: one /64 is one client)
     rrl: RrlSettings = field(default_factory=RrlSettings) # response rate limiting on UDP
     metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig()) # Prometheus metrics and health endpoints
     user: str | None = None              # drop to this user once the sockets are open (root)
@@ -324,6 +329,13 @@ class Config:
             raise ConfigError(f"udp_payload {self.udp_payload} must be within 512..65535")
         if not 0 <= self.workers <= 256:
             raise ConfigError(f"workers {self.workers} must be within 0..256 (0: one per core)")
+        if not 8 <= self.tcp_client_ipv4_prefix <= 32:
+            raise ConfigError("tcp_client_ipv4_prefix must be within 8..32")
+        if not 16 <= self.tcp_client_ipv6_prefix <= 64:
+            raise ConfigError("tcp_client_ipv6_prefix must be within 16..64 (a /64 is one client)")
+        if self.group and not self.user:
+            raise ConfigError("group is set without user: a process that keeps uid 0 keeps "
+                              "every privilege whatever its group; set user too")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         for address in self.listen:

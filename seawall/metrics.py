@@ -14,10 +14,18 @@ With several workers (seawall/workers.py) each process counts its own
 answers; a scrape first asks every worker for its counters and shows the sum
 (``ServerCounters``), so the figures are those of the whole server.
 
+The listener holds at most ``max_connections`` connections (half of them
+from one client prefix), each for at most ``idle_timeout`` to send its
+request and read the answer; a connection over the budget is closed at
+once (seawall/budgets.py). Without that, idle connections took every
+descriptor the process had, and the zones directory could not be listed.
+
 Example configuration::
 
     metrics:
       listen: "127.0.0.1:9153"
+      max_connections: 16
+      idle_timeout: 5s
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .budgets import ConnectionBudget
 from .dns.query import Drop, FormError, parse_query
 from .zones.signatures import earliest_expiry
 
@@ -133,6 +142,7 @@ class ServerCounters:
     slipped: list[int] = field(default_factory=lambda: [0, 0, 0])
     connections: int = 0
     refused: int = 0
+    handoff_dropped: int = 0   # datagrams a worker could not hand to the supervisor
 
     @classmethod
     def of(cls, stats: QueryStats | None, limiter: Any = None, connections: int = 0,
@@ -159,6 +169,7 @@ class ServerCounters:
         self.slipped = [a + b for a, b in zip(self.slipped, other.slipped)]
         self.connections += other.connections
         self.refused += other.refused
+        self.handoff_dropped += other.handoff_dropped
 
 
 class SeawallCollector(Collector):
@@ -210,6 +221,9 @@ class SeawallCollector(Collector):
                                 value=counters.connections)
         yield CounterMetricFamily("seawall_tcp_refused", "TCP connections refused by the caps",
                                   value=counters.refused)
+        yield CounterMetricFamily("seawall_handoff_dropped",
+                                  "NOTIFY/transfer datagrams dropped: the supervisor's channel "
+                                  "was full", value=counters.handoff_dropped)
         yield GaugeMetricFamily("seawall_zones", "Zones being served",
                                 value=len(self.app.zoneset))
 
@@ -269,6 +283,11 @@ class MetricsServer:
         self.refresh = refresh    # gathers the workers' counters before a scrape
         self.server: asyncio.AbstractServer | None = None
         self.port = 0
+        settings = getattr(getattr(app, "config", None), "metrics", None)
+        total = int(getattr(settings, "max_connections", 16))
+        self.idle_timeout = float(getattr(settings, "idle_timeout", 5.0))
+        self.budget = ConnectionBudget("metrics", total=total, per_prefix=max(1, total // 2),
+                                       logger=log)
 
     async def start(self, host: str, port: int) -> None:
         self.server = await asyncio.start_server(self._handle, host, port)
@@ -281,25 +300,34 @@ class MetricsServer:
             await self.server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) and peer else None
+        if self.budget.take(host) is not None:
+            writer.transport.abort()
+            return
         try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+            await asyncio.wait_for(self._serve(reader, writer), self.idle_timeout)
+        except (asyncio.TimeoutError, ConnectionError):
+            writer.transport.abort()
+        finally:
+            self.budget.give_back(host)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One request, one answer, within the idle timeout the caller sets."""
+        try:
+            request = await reader.readuntil(b"\r\n\r\n")
             method, _, rest = request.decode("latin-1").partition(" ")
             path = rest.split(" ", 1)[0].split("?", 1)[0]
             if path == "/metrics" and self.refresh is not None:
                 await self.refresh()
             status, body, ctype = self._route(method, path)
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ConnectionError):
-            writer.close()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             return
         head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
         writer.write(head.encode() + body)
-        try:
-            await writer.drain()
-        except ConnectionError:
-            pass
-        writer.close()
+        await writer.drain()
 
     def _route(self, method: str, path: str) -> tuple[str, bytes, str]:
         if method != "GET":

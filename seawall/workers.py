@@ -33,8 +33,17 @@ On the same channel a worker says it is ready and sends its counters when
 asked (a metrics scrape sums them, see ``ServerCounters``). When the
 supervisor dies the channel reads end-of-file and its workers stop.
 
-Per worker, not per server: the RRL table, the TCP connection caps, the
-sampled query log's 1-in-N count, the answer cache.
+Per server, shared by the workers: the RRL table (shared memory the
+supervisor maps before it forks, seawall/dns/rrl.py), so a limit of 5/s is
+5/s whatever the number of workers. Per worker: the TCP connection budgets
+(each worker's own, also bounded by its descriptor limit; the supervisor
+has its own for the connections handed to it), the sampled query log's
+1-in-N count, the answer cache.
+
+A UDP thread hands a datagram over without ever blocking: when the channel
+is full the datagram is dropped and counted (``seawall_handoff_dropped``),
+like one lost on the network. RRL has counted it before, so a flood of
+NOTIFYs from one network never reaches the channel in the first place.
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dns.responder import Responder
 from .dns.rrl import RateLimiter
+from .budgets import LogLimiter
 from .dns.server import UdpProtocol, large_buffer
 from .dns.udpthread import UdpThread
 from .metrics import QueryStats, ServerCounters
@@ -468,7 +478,7 @@ async def _serve(app: App, channel: socket.socket, grace: float) -> None:
     # the channel on this loop (seawall/dns/udpthread.py says why).
     udp = [_udp_thread(app, index, sock, link)
            for index, (sock, _) in enumerate(server.sockets)]
-    link.counters = lambda: _counters(app, udp)
+    link.counters = lambda: _counters(app, udp, link)
     loop.add_reader(channel.fileno(), link.readable)
     link.send(("ready",))
     # Reading starts when the supervisor says: once the previous generation stopped.
@@ -498,7 +508,9 @@ def _udp_thread(app: App, index: int, sock: socket.socket, link: _Link) -> UdpTh
     responder.fast.bodies = base.fast.bodies   # built by the supervisor, if it did yet
     responder.hand_off = True
     responder.tsig_handler = base.tsig_handler
-    limiter = RateLimiter(app.config.rrl) if app.server.rate_limiter is not None else None
+    # Every thread of every worker counts in the supervisor's table: limits per server.
+    shared = app.server.rate_limiter
+    limiter = RateLimiter(app.config.rrl, table=shared.table) if shared is not None else None
     stats = None
     if app.server.stats is not None:
         stats = QueryStats(sample_every=app.server.stats.sample_every)
@@ -507,11 +519,12 @@ def _udp_thread(app: App, index: int, sock: socket.socket, link: _Link) -> UdpTh
     return UdpThread(sock, protocol)
 
 
-def _counters(app: App, threads: list[UdpThread]) -> ServerCounters:
+def _counters(app: App, threads: list[UdpThread], link: _Link) -> ServerCounters:
     """This worker's counters: its event loop's and each UDP thread's."""
     total = ServerCounters.of_server(app.query_stats, app.server)
     for thread in threads:
         total.add(ServerCounters.of(thread.protocol.stats, thread.protocol.rate_limiter))
+    total.handoff_dropped += link.handoff_dropped
     return total
 
 
@@ -521,6 +534,12 @@ class _Link:
     def __init__(self, channel: socket.socket, stopping: asyncio.Event) -> None:
         channel.settimeout(1.0)   # a send never blocks the worker for longer
         self.channel = channel
+        # The UDP threads' way in: the same channel, never waiting (a full channel
+        # drops the datagram, counted), so a flood cannot stall a UDP thread.
+        self.datagrams = socket.socket(fileno=os.dup(channel.fileno()))
+        self.datagrams.setblocking(False)
+        self.handoff_dropped = 0
+        self._log = LogLimiter(log)
         self.stopping = stopping
         self.counters: Callable[[], ServerCounters] = ServerCounters
         self.server: Any = None   # the worker's DnsServer, for connections passed on
@@ -559,7 +578,13 @@ class _Link:
                 os.close(fd)
 
     def hand_off_datagram(self, listener: int, wire: bytes, addr: tuple) -> None:
-        self.send(("udp", listener, wire, addr))
+        try:
+            self.datagrams.send(pickle.dumps(("udp", listener, wire, addr)))
+        except OSError as exc:   # full (BlockingIOError) or gone: UDP may lose it
+            self.handoff_dropped += 1
+            self._log.warning("handoff", "worker: datagram for the supervisor dropped: "
+                              "client=%s reason=%s dropped=%d", addr[0], exc,
+                              self.handoff_dropped)
 
     def hand_off_connection(self, fd: int, pending: bytes, purpose: str) -> None:
         self.send(("tcp", pending, purpose), [fd])

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from dataclasses import dataclass
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..budgets import ConnectionBudget, LogLimiter
 from ..config import parse_listen
 from .responder import UDP, HandOff, Responder
-from .rrl import RateLimiter
+from .rrl import ERROR, PASS, SLIP, RateLimiter, truncated
 
 if TYPE_CHECKING:
     from ..metrics import QueryStats
@@ -54,6 +56,21 @@ class UdpProtocol(asyncio.DatagramProtocol):
         if hit is not None:
             response: bytes | None = data[:2] + hit
         else:
+            if self.rate_limiter is not None and for_supervisor(data):
+                # NOTIFY, AXFR, IXFR: rate limited before anything is done for
+                # them (a hand-off, a log line, a probe of a primary).
+                verdict = self.rate_limiter.verdict(addr, ERROR)
+                if verdict != PASS:
+                    return truncated(data) if verdict == SLIP else None
+                try:
+                    response = self.responder.respond(data, UDP, addr)
+                except HandOff:
+                    if self.hand_off is not None:
+                        self.hand_off(self.listener, data, addr)
+                    return None
+                if response is not None and self.stats is not None:
+                    self.stats.count(0, data, response, addr)
+                return response
             try:
                 response = self.responder.respond(data, UDP, addr)
             except HandOff:
@@ -78,8 +95,9 @@ class UdpProtocol(asyncio.DatagramProtocol):
 class TcpProtocol(asyncio.Protocol):
     """A DNS-over-TCP connection: length-prefixed messages, pipelined."""
 
-    def __init__(self, server: DnsServer) -> None:
+    def __init__(self, server: DnsServer, listener: object = 0) -> None:
         self.server = server
+        self.listener = listener   # the index of its socket, or "handed" (see DnsServer.adopt)
         self.responder = server.responder
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
@@ -91,7 +109,7 @@ class TcpProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
         if not self.server.admit(self):
-            # Over the connection caps: refuse at once rather than let a flood of
+            # Over a connection budget: refuse at once rather than let a flood of
             # idle connections starve real clients (RFC 7766 §6.2.2).
             transport.abort()  # type: ignore[attr-defined]
             self.transport = None
@@ -185,6 +203,27 @@ class TcpProtocol(asyncio.Protocol):
                 and self.transport.get_write_buffer_size() == 0)
 
 
+AXFR_IXFR = (b"\x00\xfc", b"\x00\xfb")
+
+
+def for_supervisor(data: bytes) -> bool:
+    """Is this datagram a NOTIFY (RFC 1996), or an AXFR or IXFR query? Those need
+    the supervisor's state; a malformed one is left to the responder."""
+    if len(data) < 17:
+        return False
+    if (data[2] >> 3) & 0x0F == 4:   # opcode NOTIFY
+        return True
+    offset, end = 12, min(len(data), 12 + 255)
+    while offset < end:
+        length = data[offset]
+        if length == 0:
+            return data[offset + 1:offset + 3] in AXFR_IXFR
+        if length & 0xC0:
+            return False
+        offset += length + 1
+    return False
+
+
 @dataclass(frozen=True)
 class Bound:
     """One listening address, as bound (port 0 resolved)."""
@@ -204,7 +243,9 @@ class DnsServer:
     def __init__(self, responder: Responder, listen: tuple[str, ...], *,
                  idle_timeout: float = 10.0, max_message: int = 65535,
                  rate_limiter: RateLimiter | None = None, max_connections: int = 1000,
-                 max_per_client: int = 64, stats: QueryStats | None = None) -> None:
+                 max_per_client: int = 64, stats: QueryStats | None = None,
+                 max_per_listener: int = 0, ipv4_prefix: int = 32,
+                 ipv6_prefix: int = 64) -> None:
         self.responder = responder
         self.stats = stats
         self.rate_limiter = rate_limiter
@@ -212,10 +253,15 @@ class DnsServer:
         self.idle_timeout = idle_timeout
         self.max_message = max_message
         self.connections: set[TcpProtocol] = set()
-        self.max_connections = max_connections
-        self.max_per_client = max_per_client
-        self.per_client: dict[str, int] = {}
+        # TCP connections per client prefix, per listener and in total, those a
+        # worker handed over included (seawall/budgets.py).
+        self.budget = ConnectionBudget("dns-tcp", total=max_connections,
+                                       per_prefix=max_per_client,
+                                       per_listener=max_per_listener,
+                                       ipv4_prefix=ipv4_prefix, ipv6_prefix=ipv6_prefix,
+                                       logger=log)
         self.refused_connections = 0
+        self._log = LogLimiter(log)
         self.bound: list[Bound] = []
         self.sockets: list[tuple[socket.socket, socket.socket]] = []   # (udp, tcp) per address
         # In a worker: how a UDP message or a TCP connection that needs the
@@ -228,26 +274,21 @@ class DnsServer:
         self._adopting: set[asyncio.Task] = set()
 
     def admit(self, connection: TcpProtocol) -> bool:
-        """Count a new TCP connection in, unless a cap is reached."""
-        host = connection.peer[0] if connection.peer else ""
-        if (len(self.connections) >= self.max_connections
-                or self.per_client.get(host, 0) >= self.max_per_client):
+        """Count a new TCP connection in, unless it is over a budget (logged, rate
+        limited, by the budget)."""
+        host = connection.peer[0] if connection.peer else None
+        if self.budget.take(host, connection.listener) is not None:
             self.refused_connections += 1
             return False
         self.connections.add(connection)
-        self.per_client[host] = self.per_client.get(host, 0) + 1
         return True
 
     def release(self, connection: TcpProtocol) -> None:
         if connection not in self.connections:
             return
         self.connections.discard(connection)
-        host = connection.peer[0] if connection.peer else ""
-        left = self.per_client.get(host, 1) - 1
-        if left:
-            self.per_client[host] = left
-        else:
-            self.per_client.pop(host, None)
+        self.budget.give_back(connection.peer[0] if connection.peer else None,
+                              connection.listener)
 
     def bind(self) -> None:
         """Open the UDP and TCP socket of every listen address (once; a supervisor's
@@ -274,7 +315,8 @@ class DnsServer:
                                                     self.stats, index, self.hand_off_datagram),
                     sock=udp_sock)
                 self._udp.append(transport)
-            tcp_server = await loop.create_server(lambda: TcpProtocol(self), sock=tcp_sock)
+            tcp_server = await loop.create_server(
+                lambda index=index: TcpProtocol(self, index), sock=tcp_sock)
             self._tcp.append(tcp_server)
 
     def answer_datagram(self, listener: int, wire: bytes, addr: tuple) -> None:
@@ -289,18 +331,33 @@ class DnsServer:
         except OSError as exc:   # a full send buffer or a gone client: UDP may lose it
             log.debug("udp send failed: client=%s: %s", addr, exc)
 
-    def adopt(self, fd: int, pending: bytes) -> None:
+    def adopt(self, fd: int, pending: bytes, listener: object = "handed") -> None:
         """Serve the TCP connection on descriptor ``fd`` that another process handed
-        over, starting with its unanswered bytes ``pending``."""
-        task = asyncio.get_running_loop().create_task(
-            self._adopt(socket.socket(fileno=fd), pending))
+        over, starting with its unanswered bytes ``pending``. It counts against the
+        budgets like any connection (under ``listener``): one over them is closed."""
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as exc:
+            self._log.warning("adopt", "connection not adopted: reason=%s", exc)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+            return
+        task = asyncio.get_running_loop().create_task(self._adopt(sock, pending, listener))
         self._adopting.add(task)
         task.add_done_callback(self._adopting.discard)
 
-    async def _adopt(self, sock: socket.socket, pending: bytes) -> None:
+    async def _adopt(self, sock: socket.socket, pending: bytes, listener: object) -> None:
         loop = asyncio.get_running_loop()
-        sock.setblocking(False)
-        _, protocol = await loop.connect_accepted_socket(lambda: TcpProtocol(self), sock)
+        try:
+            sock.setblocking(False)
+            _, protocol = await loop.connect_accepted_socket(
+                lambda: TcpProtocol(self, listener), sock)
+        except OSError as exc:   # the client went away meanwhile
+            self._log.warning("adopt", "connection not adopted: reason=%s", exc)
+            sock.close()
+            return
         if pending and protocol.transport is not None:
             protocol.data_received(pending)
 
