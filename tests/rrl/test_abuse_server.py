@@ -66,18 +66,37 @@ def test_loopback_is_exempt_by_default(seawall):
     assert answered == 300
 
 
+def closed_by_peer(sock: socket.socket, timeout: float) -> bool:
+    """True once the other end closes (EOF or reset) within ``timeout`` seconds."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
 def test_tcp_connection_caps_and_idle_timeout(tmp_path, zones_dir):
     settings = "tcp_max_per_client: 4\ntcp_idle_timeout: 1s\n"
     with serve_with(tmp_path, zones_dir, settings) as server:
+        opened = time.monotonic()
         held = [socket.create_connection(server.addr, timeout=3) for _ in range(8)]
         time.sleep(0.3)
         readable, _, _ = select.select(held, [], [], 0)   # EOF or reset: closed by the server
         assert len(readable) == 4, "connections over the per-client cap are closed at once"
         # UDP keeps answering while TCP is saturated.
         assert ask(server.addr, "www.example.com.").rcode() == dns.rcode.NOERROR
-        time.sleep(1.5)  # idle timeout closes the silent ones
+        # The four accepted ones say nothing (a slowloris): the server closes
+        # each at the idle timeout, not before and not much later.
+        silent = [sock for sock in held if sock not in readable]
+        for sock in silent:
+            assert closed_by_peer(sock, timeout=3), "a silent connection outlived the idle timeout"
+        elapsed = time.monotonic() - opened
+        assert 0.9 <= elapsed < 3, elapsed
         for sock in held:
             sock.close()
+        # With the idle ones gone the same client gets TCP service again.
         assert ask(server.addr, "www.example.com.", tcp=True).rcode() == dns.rcode.NOERROR
 
 
