@@ -167,7 +167,7 @@ def read_master_file_fast(path: Path, origin: dns.name.Name, *, include_root: Pa
     try:
         records = reader.read()
     except BudgetExceeded as exc:
-        return [], [Problem(Location(reader._display(), reader.line), str(exc))]
+        return [], [Problem(Location(reader._display(), reader.line), str(exc), stops=True)]
     except (_GiveUp, OSError, UnicodeDecodeError, ValueError, TypeError, RefusedZoneFile,
             dns.exception.DNSException):
         records = None

@@ -127,6 +127,8 @@ def _load_zone_file(path: Path, origin: dns.name.Name | None, *,
         records, problems = read_master_file_fast(path, origin, include_root=include_root,
                                                   display_root=display_root, budget=budget)
     zone = None
+    if any(p.stops for p in problems):
+        return LoadedZone(path, origin, None, problems, records)
     try:
         budget.check_time()
         problems += check_records(origin, records, shown, strict=strict)
@@ -137,7 +139,7 @@ def _load_zone_file(path: Path, origin: dns.name.Name | None, *,
             budget.check_time()
     except BudgetExceeded as exc:
         zone = None
-        problems.append(Problem(Location(shown, 0), str(exc)))
+        problems.append(Problem(Location(shown, 0), str(exc), stops=True))
     return LoadedZone(path, origin, zone, problems, records)
 
 

@@ -175,13 +175,10 @@ class OctodnsReader:
         except UnicodeDecodeError:
             self._problem(1, "file is not valid UTF-8 text")
             return self.records, self.problems
-        except RefusedZoneFile as exc:
+        except (RefusedZoneFile, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             self.problems.append(Problem(Location(self.shown, 0),
-                                         f"cannot read zone file: {exc}"))
-            return self.records, self.problems
-        except OSError as exc:
-            self.problems.append(Problem(Location(self.shown, 0),
-                                         f"cannot read zone file: {exc.strerror}"))
+                                         f"cannot read zone file: {reason}", stops=True))
             return self.records, self.problems
         try:
             root = yaml.compose(text, Loader=_LOADER)

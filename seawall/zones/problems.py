@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,9 @@ class Problem:
     location: Location
     message: str
     severity: Severity = Severity.ERROR
+    stops: bool = False
+    """The file was not read to its end (unreadable, or past a budget): checks of
+    the whole zone are skipped, since they would only report what is missing."""
 
     @property
     def is_error(self) -> bool:
@@ -51,10 +55,14 @@ def printable(text: str) -> str:
 
 
 def shown_path(path: Path, root: Path | None) -> str:
-    """How a file is named in problems: relative to ``root`` when it lies below it."""
+    """How a file is named in problems: relative to ``root`` when it lies below it.
+
+    A link is named as it is, not as its target, when that is below ``root``.
+    """
     if root is not None:
-        try:
-            return str(path.resolve().relative_to(root.resolve()))
-        except ValueError:
-            pass
+        for absolute in (os.path.abspath, os.path.realpath):
+            try:
+                return str(Path(absolute(path)).relative_to(absolute(root)))
+            except ValueError:
+                pass
     return str(path)

@@ -132,13 +132,10 @@ class MasterFileReader:
     def read(self) -> tuple[list[Record], list[Problem]]:
         try:
             handle = self._open(self.path)
-        except RefusedZoneFile as exc:
+        except (RefusedZoneFile, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             self.problems.append(Problem(Location(self._display(self.path), 0),
-                                         f"cannot read zone file: {exc}"))
-            return self.records, self.problems
-        except OSError as exc:
-            self.problems.append(Problem(Location(self._display(self.path), 0),
-                                         f"cannot read zone file: {exc.strerror}"))
+                                         f"cannot read zone file: {reason}", stops=True))
             return self.records, self.problems
         stack = [_FileState(_Tokenizer(handle, str(self.path)), self.path,
                             self.zone_origin, self.zone_origin, handle)]
@@ -204,7 +201,7 @@ class MasterFileReader:
             self._problem(state, line, _describe(exc))
             _skip_line(tok)
         except BudgetExceeded as exc:
-            self._problem(state, line, str(exc))
+            self.problems.append(Problem(self._location(state, line), str(exc), stops=True))
             self.stopped = True
             return False
         return True
