@@ -42,7 +42,7 @@ def confined_path(path: Path, root: Path) -> Path:
     real_root = Path(os.path.realpath(root))
     real = Path(os.path.realpath(path))
     if not real.is_relative_to(real_root):
-        raise RefusedZoneFile(f"{path} leads to {real}, outside the zones directory "
+        raise RefusedZoneFile(f"it leads to {real}, outside the zones directory "
                                     f"{real_root}")
     return real
 
@@ -67,7 +67,7 @@ def open_confined(path: Path, root: Path) -> BinaryIO:
         os.close(parent)
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise RefusedZoneFile(f"{path} is not a regular file")
+            raise RefusedZoneFile("it is not a regular file")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

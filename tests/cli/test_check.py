@@ -152,3 +152,102 @@ def test_directory_and_its_emergency_zones(tmp_path):
         "zones/emergency/good.test.zone:4: second SOA record at good.test.; a zone has "
         "exactly one (first at line 2)"]
     assert result.returncode == 1
+
+
+# ----------------------------------------------- hostile files (issue 14: 1, 5, 7)
+
+def limited_check(*paths: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``seawall check`` with 1 GiB of address space and a minute: a file that asks for
+    more fails the test instead of the machine."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    return subprocess.run([sys.executable, "-m", "seawall", "check", *paths], cwd=cwd,
+                          capture_output=True, text=True, timeout=60, preexec_fn=limit,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+HOSTILE_SOA = "$TTL 300\n@ SOA ns1.example.net. h.example.net. 1 2 3 4 5\n@ NS ns1.example.net.\n"
+NAME_RULE = ("the file name gives no zone name: the character '\\' is not a letter, digit, "
+             "'-' or '_'; a zone's file is named NAME.zone, NAME.yaml or NAME, where NAME is "
+             "a plain host name (labels of 1 to 63 ASCII letters, digits, '-' or '_', "
+             "separated by dots, 253 characters at most) or 'root'")
+
+
+def test_escaped_path_as_a_file_name_is_an_error(tmp_path):
+    """Issue 14, finding 1: ``\\047tmp\\047x\\047pwned.zone`` (the zone ``/tmp/x/pwned.``)
+    and its emergency twin passed with 0 errors; each is now an error."""
+    zones = tmp_path / "zones"
+    (zones / "emergency").mkdir(parents=True)
+    name = "\\047tmp\\047x\\047pwned.zone"
+    (zones / name).write_text(HOSTILE_SOA + "www A 192.0.2.66\n")
+    (zones / "emergency" / name).write_text(HOSTILE_SOA + "www A 192.0.2.67\n")
+    result = check("zones", cwd=tmp_path)
+    assert result.stdout.splitlines() == [f"zones/{name}:0: {NAME_RULE}",
+                                          f"zones/emergency/{name}:0: {NAME_RULE}"]
+    assert result.returncode == 1
+    assert "2 error(s)" in result.stderr
+
+
+def test_unprintable_file_name_is_one_escaped_line(tmp_path):
+    """A newline or a terminal escape in a file name cannot forge or hide lines."""
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "a\nzones\x1b[2K.zone").write_text(HOSTILE_SOA)
+    result = check("zones", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        "zones/a\\nzones\\x1b[2K.zone:0: the file name gives no zone name: the character "
+        "'\\n' is not a letter, digit, '-' or '_'; " + NAME_RULE.split("; ", 1)[1]]
+    assert result.returncode == 1
+
+
+def test_generate_width_attack_is_refused_at_once(tmp_path):
+    """Issue 14, finding 5: these 143 bytes took 2 min 8 s and 1.8 GB in ``seawall check``."""
+    (tmp_path / "gen.test.zone").write_text(
+        HOSTILE_SOA + "$GENERATE 1-3 h${0,200000000,d} A 192.0.2.1\n")
+    result = limited_check("gen.test.zone", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        "gen.test.zone:4: $GENERATE modifier '${0,200000000,d}': the width 200000000 is over "
+        "255 (a name is at most 255 octets, RFC 1035 §2.3.4)"]
+    assert result.returncode == 1
+
+
+def test_generate_negative_nibbles_are_refused_not_looped(tmp_path):
+    (tmp_path / "nib.test.zone").write_text(
+        HOSTILE_SOA + "$GENERATE 1-2 ${-5,0,n}.x PTR a.example.net.\n")
+    result = limited_check("nib.test.zone", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        "nib.test.zone:4: $GENERATE modifier '${-5,0,n}': the nibble format needs values "
+        "of 0 or more, not -4"]
+    assert result.returncode == 1
+
+
+def test_include_fan_out_stops_at_the_read_budget(tmp_path):
+    """Issue 14, finding 5: 10 includes per level, 4 levels, were 11,110 file reads."""
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "l4.inc").write_text("leaf A 192.0.2.1\n")
+    for level in (3, 2, 1):
+        (zones / f"l{level}.inc").write_text(f"$INCLUDE l{level + 1}.inc\n" * 10)
+    (zones / "fan.test.zone").write_text(HOSTILE_SOA + "$INCLUDE l1.inc\n" * 10)
+    result = limited_check("zones", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        "zones/l3.inc:10: $INCLUDE: more than 256 files read for this zone (the reads one "
+        "zone load may do); the zone is not loaded"]
+    assert result.returncode == 1
+
+
+def test_zone_file_linked_outside_the_directory_is_an_error(tmp_path):
+    """Issue 14, finding 7: ``zones/c.test.zone -> /etc/os-release`` was read (and its
+    lines quoted back as problems)."""
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "c.test.zone").symlink_to("/etc/os-release")
+    result = check("zones", cwd=tmp_path)
+    real = Path("/etc/os-release").resolve()
+    assert result.stdout.splitlines() == [
+        f"zones/c.test.zone:0: cannot read zone file: it leads to {real}, outside the "
+        f"zones directory {zones.resolve()}"]
+    assert result.returncode == 1
