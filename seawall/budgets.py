@@ -39,15 +39,17 @@ sockets of its backends) whatever the budgets say."""
 
 
 class LogLimiter:
-    """One log line per ``interval`` seconds and key; what is held back is counted
-    and reported with the next line (``suppressed=N``)."""
+    """At most ``burst`` log lines per ``interval`` seconds and key; what is held
+    back is counted and reported with the next line (``suppressed=N``)."""
 
     def __init__(self, logger: logging.Logger, interval: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, burst: int = 1) -> None:
         self.logger = logger
         self.interval = interval
         self.clock = clock
+        self.burst = burst
         self._last: dict[str, tuple[float, int]] = {}
+        self._written: dict[str, int] = {}
 
     def warning(self, key: str, message: str, *args: object) -> bool:
         """Log ``message % args`` at WARNING unless ``key`` was logged recently;
@@ -58,11 +60,18 @@ class LogLimiter:
         now = self.clock()
         last, held = self._last.get(key, (float("-inf"), 0))
         if now - last < self.interval:
-            self._last[key] = (last, held + 1)
-            return False
-        if len(self._last) >= 1024 and key not in self._last:
-            self._last.clear()   # keys are few (one per kind); a bound all the same
-        self._last[key] = (now, 0)
+            written = self._written.get(key, 1)
+            if written >= self.burst:
+                self._last[key] = (last, held + 1)
+                return False
+            self._written[key] = written + 1
+            self._last[key] = (last, 0)
+        else:
+            if len(self._last) >= 1024 and key not in self._last:
+                self._last.clear()   # keys are few (one per kind); a bound all the same
+                self._written.clear()
+            self._last[key] = (now, 0)
+            self._written[key] = 1
         self.logger.log(level, message + " suppressed=%d", *args, held)
         return True
 

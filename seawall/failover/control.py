@@ -26,18 +26,25 @@ nonce. Example::
 A failing control channel never stops the server from answering queries
 (DESIGN principle 1): if the socket cannot be bound the error is logged and
 the server serves on without it.
+
+Capacity is kept apart so that nobody on the TCP port can lock the operator
+out: the Unix socket has ``UNIX_CONNECTIONS`` of its own. A TCP connection
+must send its first request within ``AUTH_DEADLINE`` (at most
+``TCP_PENDING`` connections wait for that) and the request must verify
+before the connection takes one of the ``TCP_CONNECTIONS`` slots; what is
+over a budget is closed at once, with a log line at most every 10 s.
+Reading a request is bounded (seawall/failover/control_wire.py): a line
+that is too long, not JSON, nested too deeply or not an object gets an
+error answer and the connection is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import os
 import pwd
-import secrets
 import socket
 import struct
 import time
@@ -48,68 +55,22 @@ from typing import Any
 import dns.exception
 import dns.name
 
+from ..budgets import LogLimiter
 from ..config import parse_listen
 from ..errors import SeawallError
+from .control_wire import (MAX_LINE, PROTOCOL, RequestError, Verifier, canonical,  # noqa: F401
+                           mac_of, parse_request, sign)
 from .controller import ControlError
 
 log = logging.getLogger("seawall.control")
 
-PROTOCOL = 1
 SOCKET_NAME = "control.sock"
-MAX_LINE = 1 << 20          # a request longer than this closes the connection
 IDLE_TIMEOUT = 60.0         # a silent connection is closed after this long
-MAX_CONNECTIONS = 32
+UNIX_CONNECTIONS = 16       # the Unix socket's own, never taken by TCP clients
+TCP_PENDING = 16            # TCP connections waiting to send their first, signed request
+TCP_CONNECTIONS = 8         # TCP connections whose first request verified
+AUTH_DEADLINE = 2.0         # a TCP connection's first request must come within this
 HISTORY_LIMIT = 10_000      # events returned by one history request at most
-
-
-# ------------------------------------------------------------------ signing
-
-def canonical(message: dict[str, Any]) -> bytes:
-    """The bytes an HMAC covers: the message without ``mac``, keys sorted, no spaces."""
-    body = {k: v for k, v in message.items() if k != "mac"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def mac_of(secret: bytes, message: dict[str, Any]) -> str:
-    return hmac.new(secret, canonical(message), hashlib.sha256).hexdigest()
-
-
-def sign(secret: bytes, message: dict[str, Any], *, nonce: str | None = None,
-         now: float | None = None) -> dict[str, Any]:
-    """``message`` with a timestamp, a nonce and its HMAC-SHA256."""
-    signed = dict(message)
-    signed["ts"] = time.time() if now is None else now
-    signed["nonce"] = nonce or secrets.token_hex(16)
-    signed["mac"] = mac_of(secret, signed)
-    return signed
-
-
-class Verifier:
-    """Checks signed requests: a valid MAC, a fresh timestamp, a nonce never seen."""
-
-    def __init__(self, secret: bytes, max_skew: float) -> None:
-        self.secret = secret
-        self.max_skew = max_skew
-        self._seen: dict[str, float] = {}
-
-    def check(self, request: dict[str, Any], now: float | None = None) -> str | None:
-        """None when the request may be served, else why not."""
-        now = time.time() if now is None else now
-        mac, ts, nonce = request.get("mac"), request.get("ts"), request.get("nonce")
-        if not isinstance(mac, str) or not isinstance(nonce, str) \
-                or not isinstance(ts, (int, float)):
-            return "unsigned request (mac, ts and nonce are required)"
-        if not hmac.compare_digest(mac, mac_of(self.secret, request)):
-            return "bad signature"
-        if abs(now - ts) > self.max_skew:
-            return f"stale request: timestamp {now - ts:+.0f}s off (max_skew={self.max_skew:g}s)"
-        for old, seen_at in list(self._seen.items()):
-            if now - seen_at > 2 * self.max_skew:
-                del self._seen[old]
-        if nonce in self._seen:
-            return "replayed request (nonce already used)"
-        self._seen[nonce] = now
-        return None
 
 
 # ------------------------------------------------------------------ paths
@@ -169,12 +130,19 @@ class ControlServer:
         self.drills = DrillManager(app.failover, self.listen_addresses)
         self._servers: list[asyncio.AbstractServer] = []
         self._inode: int | None = None
-        self._connections: set[asyncio.Task] = set()
+        self._connections: set[asyncio.Task] = set()     # every one, to cancel at stop
+        self._unix: set[asyncio.Task] = set()
+        self._pending: set[asyncio.Task] = set()          # TCP, first request not yet verified
+        self._tcp: set[asyncio.Task] = set()              # TCP, verified
+        self._log = LogLimiter(log)                    # budgets: a line per 10 s
+        self._refusals = LogLimiter(log, burst=10)     # refused requests: 10 per 10 s
         self.verifier: Verifier | None = None
         self.tcp_port: int | None = None
         if self.settings.listen:
             # Read now, so a missing secret stops the start before anything is served.
-            self.verifier = Verifier(self._read_secret(), float(self.settings.max_skew))
+            # The nonces it saw survive a restart, in the state directory.
+            self.verifier = Verifier(self._read_secret(), float(self.settings.max_skew),
+                                     self.state_dir)
 
     def _read_secret(self) -> bytes:
         assert self.settings.secret_file is not None
@@ -267,60 +235,108 @@ class ControlServer:
 
     # ---------------------------------------------------------- connections
 
+    def _over(self, slots: set[asyncio.Task], limit: int, kind: str, who: str) -> bool:
+        """Is ``slots`` full? (Then say so in the log, at most every 10 s.)"""
+        if len(slots) < limit:
+            return False
+        self._log.warning(f"control:{kind}", "connection refused: listener=control-%s "
+                          "budget=total limit=%d client=%s", kind, limit, who)
+        return True
+
     async def _unix_client(self, reader: asyncio.StreamReader,
                            writer: asyncio.StreamWriter) -> None:
         who = _peer_user(writer)
-        await self._serve(reader, writer, who, signed=False)
+        if self._over(self._unix, UNIX_CONNECTIONS, "unix", who):
+            writer.close()
+            return
+        with _member(self._unix, self._connections):
+            await self._serve(reader, writer, who, signed=False)
 
     async def _tcp_client(self, reader: asyncio.StreamReader,
                           writer: asyncio.StreamWriter) -> None:
+        """A TCP client: its first request, signed, within AUTH_DEADLINE; only then
+        does it take one of the TCP_CONNECTIONS slots."""
         peer = writer.get_extra_info("peername")
         who = f"tcp {peer[0]}:{peer[1]}" if peer else "tcp"
-        await self._serve(reader, writer, who, signed=True)
+        if self._over(self._pending, TCP_PENDING, "tcp-pending", who):
+            writer.transport.abort()
+            return
+        try:
+            with _member(self._pending, self._connections):
+                try:
+                    line = await asyncio.wait_for(reader.readline(), AUTH_DEADLINE)
+                except (asyncio.TimeoutError, ConnectionError):
+                    return
+                except ValueError:   # longer than the stream's limit
+                    await _reply(writer, _error(f"refused: request longer than "
+                                                f"{MAX_LINE} bytes"))
+                    return
+                if not line:
+                    return
+                why = self._verify(line, who)
+                if why is not None:
+                    await _reply(writer, _error(f"refused: {why}"))
+                    return
+            if self._over(self._tcp, TCP_CONNECTIONS, "tcp", who):
+                await _reply(writer, _error("busy: too many control connections; try again"))
+                return
+            with _member(self._tcp, self._connections):
+                await self._serve(reader, writer, who, signed=True, first=line)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    def _verify(self, line: bytes, who: str) -> str | None:
+        """Why the signed request ``line`` may not be served (None: it may)."""
+        assert self.verifier is not None
+        try:
+            why = self.verifier.check(parse_request(line))
+        except RequestError as exc:
+            why = str(exc)
+        if why is not None:
+            self._refusals.warning("refused", "control request refused: peer=%s reason=%s", who, why)
+        return why
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     who: str, *, signed: bool) -> None:
-        task = asyncio.current_task()
-        if len(self._connections) >= MAX_CONNECTIONS:
-            writer.close()
-            return
-        if task is not None:
-            self._connections.add(task)
+                     who: str, *, signed: bool, first: bytes | None = None) -> None:
+        """Answer request lines until the client is done (``first``: read already,
+        and verified)."""
         try:
             while True:
-                try:
-                    line = await asyncio.wait_for(reader.readline(), IDLE_TIMEOUT)
-                except (asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError,
-                        ConnectionError):
-                    break
+                if first is not None:
+                    line, first, verified = first, None, True
+                else:
+                    verified = False
+                    try:
+                        line = await asyncio.wait_for(reader.readline(), IDLE_TIMEOUT)
+                    except (asyncio.TimeoutError, ConnectionError):
+                        break
+                    except ValueError:   # longer than the stream's limit
+                        await _reply(writer, _error(f"request longer than {MAX_LINE} bytes"))
+                        break
                 if not line:
                     break
-                answer, keep = await self._answer(line, who, signed)
-                writer.write(json.dumps(answer).encode() + b"\n")
-                await writer.drain()
+                answer, keep = await self._answer(line, who, signed, verified)
+                await _reply(writer, answer)
                 if not keep:
                     break
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
-            if task is not None:
-                self._connections.discard(task)
             writer.close()
 
-    async def _answer(self, line: bytes, who: str, signed: bool) -> tuple[dict[str, Any], bool]:
+    async def _answer(self, line: bytes, who: str, signed: bool,
+                      verified: bool = False) -> tuple[dict[str, Any], bool]:
         """The answer to one request line, and whether to keep the connection."""
         try:
-            request = json.loads(line)
-            if not isinstance(request, dict):
-                raise ValueError("not an object")
-        except ValueError as exc:
-            return _error(f"not a JSON object: {exc}"), False
+            request = parse_request(line)
+        except RequestError as exc:
+            return _error(str(exc)), False
         nonce = request.get("nonce")
-        if signed:
-            assert self.verifier is not None
-            why = self.verifier.check(request)
+        if signed and not verified:
+            why = self._verify(line, who)
             if why is not None:
-                log.warning("control request refused: peer=%s reason=%s", who, why)
                 return _error(f"refused: {why}"), False
         if request.get("version") != PROTOCOL:
             return _error(f"unsupported protocol version {request.get('version')!r} "
@@ -393,6 +409,29 @@ class ControlServer:
 
 
 SWITCHING = ("force", "release", "accept")   # commands that change what is served at once
+
+
+class _member:
+    """``with _member(a, b)``: the current task is in the sets a and b meanwhile."""
+
+    def __init__(self, *sets: set[asyncio.Task]) -> None:
+        self.sets = sets
+        self.task = asyncio.current_task()
+
+    def __enter__(self) -> None:
+        if self.task is not None:
+            for tasks in self.sets:
+                tasks.add(self.task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.task is not None:
+            for tasks in self.sets:
+                tasks.discard(self.task)
+
+
+async def _reply(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
+    writer.write(json.dumps(answer).encode() + b"\n")
+    await writer.drain()
 
 
 def _ok(**fields: Any) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from typing import Any
 
 from ..config import parse_listen
 from ..errors import SeawallError
-from .control import MAX_LINE, PROTOCOL, bindable, mac_of, sign, socket_path
+from .control import bindable, socket_path
+from .control_wire import MAX_LINE, PROTOCOL, mac_of, sign
 
 
 class ControlUnavailable(SeawallError):
