@@ -63,8 +63,8 @@ class App:
         self.primary = Primary(config, lambda: self.responder.zoneset)
         if self.primary.enabled:
             self.responder.transfer_handler = self.primary.handle
-        if self.primary.keyring:
-            self.responder.tsig_handler = self.primary.sign_answer
+        # Signed queries are answered signed, or NOTAUTH/BADKEY when no key fits (RFC 8945 §5.2).
+        self.responder.tsig_handler = self.primary.sign_answer
         self.server = DnsServer(self.responder, config.listen,
                                 idle_timeout=float(config.tcp_idle_timeout),
                                 max_message=config.tcp_max_message,

@@ -40,6 +40,7 @@ import dns.rcode
 import dns.rrset
 import dns.tsig
 
+from ..budgets import LogLimiter
 from ..config import Config, TransfersConfig, parse_listen
 from ..zones.model import Zone
 from ..zones.zoneset import ZoneSet
@@ -47,8 +48,10 @@ from .notify import Notifier
 from .query import Query
 from .serials import ServedSerials, emergency_serial_warning
 from .transfer import Acl, History, TransferServer, make_rule
+from .xfrwire import TSIG_ERRORS, check_tsig, tsig_error_response
 
 log = logging.getLogger("seawall.transfers")
+_tsig_refusals = LogLimiter(log, burst=20)   # 20 lines per 10 s at most
 
 Changes = Mapping[dns.name.Name, Zone | None]
 
@@ -160,19 +163,17 @@ class Primary:
     def sign_answer(self, wire: bytes, response: bytes, tcp: bool) -> bytes:
         """RFC 8945 §5.3: the answer to a signed query (e.g. a secondary's SOA check), signed.
 
-        A query whose signature does not verify gets NOTAUTH, unsigned (§5.2).
+        A query whose TSIG does not verify gets NOTAUTH with the TSIG error
+        (BADKEY, BADSIG, BADTIME; §5.2), never the answer: a key name we know
+        with another algorithm is BADKEY too (§5.2.1).
         """
-        try:
-            request = dns.message.from_wire(wire, keyring=self.keyring)
-        except (dns.message.UnknownTSIGKey, dns.tsig.BadSignature, dns.tsig.BadTime,
-                dns.tsig.PeerError) as exc:
-            log.warning("tsig query refused: reason=%s: %s", type(exc).__name__, exc)
-            flags = (int.from_bytes(response[2:4], "big") & ~0x040F) | dns.rcode.NOTAUTH
-            question_end = 12 + _question_length(response)
-            return (response[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + b"\x00" * 6
-                    + response[12:question_end])
-        except dns.exception.DNSException:
-            return response
+        check = check_tsig(wire, self.keyring)
+        if check.request is None:
+            _tsig_refusals.warning("tsig", "tsig query refused: error=%s reason=%s",
+                                   TSIG_ERRORS.get(check.error or 0, "FORMERR"), check.reason)
+            question_end = 12 + _question_length(wire)
+            return tsig_error_response(wire, question_end, check, self.keyring)
+        request = check.request
         answer = dns.message.from_wire(response)
         answer.use_tsig(request.keyring, request.keyname, original_id=request.id,
                         algorithm=request.keyalgorithm)

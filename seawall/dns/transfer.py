@@ -3,7 +3,9 @@
 A request is checked in this order:
 
 1. **TSIG** (RFC 8945 §5.2): a signed request must verify with one of the
-   configured keys, else NOTAUTH (unknown key, bad signature, bad time).
+   configured keys, else NOTAUTH with the TSIG error in a TSIG record:
+   BADKEY (unknown name, or the right name with another algorithm), BADSIG,
+   BADTIME (see ``xfrwire.tsig_error_response``).
 2. **ACL**: a rule allows a request when the client's address is in one of
    its prefixes (no prefixes: any address) and, if the rule names a key,
    the request is signed with that key. No rule allows it: REFUSED.
@@ -46,11 +48,12 @@ import dns.rdatatype
 import dns.rrset
 import dns.tsig
 
+from ..budgets import LogLimiter
 from ..zones.model import Zone
 from ..zones.zoneset import ZoneSet
 from .query import Query
 from .serials import serial_gt
-from .xfrwire import Signer, finish, render_bodies
+from .xfrwire import TSIG_ERRORS, Signer, check_tsig, finish, render_bodies, tsig_error_response
 
 log = logging.getLogger("seawall.transfers")
 
@@ -212,15 +215,13 @@ class TransferServer:
         """The messages answering one transfer request (RFC 5936 §2.2, RFC 1995 §4)."""
         host = client[0] if isinstance(client, tuple) and client else None
         kind = "ixfr" if query.qtype == IXFR else "axfr"
-        try:
-            request = dns.message.from_wire(wire, keyring=self.keyring)
-        except dns.message.UnknownTSIGKey as exc:
-            return self._deny(query, wire, host, kind, dns.rcode.NOTAUTH, f"tsig: {exc}")
-        except (dns.tsig.BadSignature, dns.tsig.BadTime, dns.tsig.PeerError) as exc:
-            return self._deny(query, wire, host, kind, dns.rcode.NOTAUTH,
-                              f"tsig: {type(exc).__name__}: {exc}")
-        except dns.exception.DNSException as exc:
-            return self._deny(query, wire, host, kind, dns.rcode.FORMERR, f"bad request: {exc}")
+        check = check_tsig(wire, self.keyring)
+        if check.request is None:
+            rcode = dns.rcode.FORMERR if check.error is None else dns.rcode.NOTAUTH
+            _refused(query, host, kind, rcode,
+                     f"tsig {TSIG_ERRORS.get(check.error or 0, '-')}: {check.reason}")
+            return [tsig_error_response(wire, query.question_end, check, self.keyring)]
+        request = check.request
         key = request.keyname if request.had_tsig else None
         signer = Signer(request) if request.had_tsig else None
         question = wire[12:query.question_end]
@@ -276,20 +277,19 @@ class TransferServer:
         return _ixfr_stream(zone, chain), "ixfr"
 
     def _deny(self, query: Query, wire: bytes, host: str | None, kind: str, rcode: int,
-              reason: str, signer: Signer | None = None,
-              request: dns.message.Message | None = None) -> list[bytes]:
-        log.warning("transfer refused: zone=%s how=%s client=%s rcode=%s reason=%s",
-                    query.qname, kind, host, dns.rcode.to_text(rcode), reason)
-        if request is None:
-            # The request cannot be read back (or its TSIG failed): header and
-            # question only, unsigned (RFC 8945 §5.3.2 lets a BADKEY/BADSIG go unsigned).
-            flags = dns.flags.QR | (query.flags & dns.flags.RD)
-            out = bytearray(query.id.to_bytes(2, "big") + (flags | (rcode & 0xF)).to_bytes(2, "big")
-                            + b"\x00\x01\x00\x00\x00\x00\x00\x00")
-            out += wire[12:query.question_end]
-            return [bytes(out)]
+              reason: str, signer: Signer | None, request: dns.message.Message) -> list[bytes]:
+        _refused(query, host, kind, rcode, reason)
         bodies = render_bodies(query.qname, query.qtype, (), rcode)
         return finish(bodies, request, wire[12:query.question_end], signer)
+
+
+_refusals = LogLimiter(log, burst=20)
+
+
+def _refused(query: Query, host: str | None, kind: str, rcode: int, reason: str) -> None:
+    """The log line of a refused transfer (20 per 10 s at most: a flood is not logged)."""
+    _refusals.warning("transfer", "transfer refused: zone=%s how=%s client=%s rcode=%s "
+                      "reason=%s", query.qname, kind, host, dns.rcode.to_text(rcode), reason)
 
 
 def _axfr_stream(zone: Zone) -> Iterator[dns.rrset.RRset]:

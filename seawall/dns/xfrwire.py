@@ -11,12 +11,18 @@ once per served version and off the event loop:
    zone's apex), then the OPT record if the request had one (RFC 6891 §7)
    and the TSIG record, each message's MAC chained to the previous one
    (RFC 8945 §5.3.1).
+
+``check_tsig`` and ``tsig_error_response`` answer a signed request whose
+TSIG does not verify as RFC 8945 §5.2 says: NOTAUTH with the TSIG error
+BADKEY (unknown key name, or a known name with another algorithm), BADSIG
+or BADTIME in a TSIG record, never a normal answer.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import time
 from collections.abc import Iterable
 
 import dns.exception
@@ -24,6 +30,8 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
 import dns.renderer
 import dns.rrset
 import dns.tsig
@@ -126,3 +134,87 @@ def _added(renderer: dns.renderer.Renderer, rrset: dns.rrset.RRset) -> bool:
 def _body(renderer: dns.renderer.Renderer) -> bytes:
     renderer.write_header()
     return renderer.get_wire()
+
+
+# ------------------------------------------------------------- TSIG checks
+
+BADSIG, BADKEY, BADTIME = 16, 17, 18          # TSIG error codes (RFC 8945 §3)
+TSIG_ERRORS = {BADSIG: "BADSIG", BADKEY: "BADKEY", BADTIME: "BADTIME"}
+
+
+class TsigCheck:
+    """What RFC 8945 §5.2 says of a signed request: ``request`` verified (error 0),
+    or a TSIG error (BADKEY, BADSIG, BADTIME) with ``reason``; ``error`` None: the
+    message cannot be read at all (FORMERR)."""
+
+    def __init__(self, request: dns.message.Message | None, error: int | None,
+                 reason: str = "", unverified: dns.message.Message | None = None) -> None:
+        self.request = request
+        self.error = error
+        self.reason = reason
+        self.unverified = unverified   # the request as sent, when its TSIG was readable
+
+
+def check_tsig(wire: bytes, keyring: dict[dns.name.Name, dns.tsig.Key]) -> TsigCheck:
+    """Verify the TSIG of ``wire`` against ``keyring`` (RFC 8945 §5.2, in its order:
+    key and algorithm (§5.2.1), MAC (§5.2.2), time (§5.2.3))."""
+    try:
+        return TsigCheck(dns.message.from_wire(wire, keyring=keyring), 0)
+    except (dns.message.UnknownTSIGKey, dns.tsig.BadKey, dns.tsig.BadAlgorithm) as exc:
+        error, reason = BADKEY, f"unknown key or algorithm: {exc or type(exc).__name__}"
+    except dns.tsig.BadSignature as exc:
+        error, reason = BADSIG, f"bad signature: {exc or type(exc).__name__}"
+    except dns.tsig.BadTime as exc:
+        error, reason = BADTIME, f"time outside the fudge: {exc or type(exc).__name__}"
+    except dns.tsig.PeerError as exc:   # a request carrying a TSIG error of its own
+        error, reason = BADSIG, f"request with a TSIG error: {type(exc).__name__}"
+    except dns.exception.DNSException as exc:
+        return TsigCheck(None, None, f"bad request: {exc}")
+    try:
+        unverified = dns.message.from_wire(wire, keyring=False)
+    except dns.exception.DNSException:
+        unverified = None
+    if unverified is None or unverified.tsig is None:
+        return TsigCheck(None, None, reason)
+    return TsigCheck(None, error, reason, unverified)
+
+
+def tsig_error_response(wire: bytes, question_end: int, check: TsigCheck,
+                        keyring: dict[dns.name.Name, dns.tsig.Key]) -> bytes:
+    """NOTAUTH with a TSIG record carrying ``check.error`` (RFC 8945 §5.2, §5.3.2).
+
+    BADKEY and BADSIG go unsigned: the TSIG record has an empty MAC (the
+    server cannot, or must not, sign with that key). BADTIME is signed with
+    the key, bound to the request's MAC, and its Other Data is the server's
+    time (§5.2.3), so the client can tell how far off its clock is. A request
+    that cannot be read gets FORMERR, header and question only.
+    """
+    qid, flags = struct.unpack("!HH", wire[:4])
+    opcode_rd = flags & (0x7800 | dns.flags.RD)
+    if check.error is None or check.unverified is None:
+        header = struct.pack("!HHHHHH", qid, dns.flags.QR | opcode_rd | dns.rcode.FORMERR,
+                             1, 0, 0, 0)
+        return header + wire[12:question_end]
+    request = check.unverified
+    tsig = request.tsig[0]
+    if check.error == BADTIME:
+        key = keyring.get(request.keyname)
+        if key is not None:
+            response = dns.message.Message(id=qid)
+            response.flags = dns.flags.Flag(dns.flags.QR | opcode_rd)
+            response.set_rcode(dns.rcode.NOTAUTH)
+            response.question = list(request.question)
+            now = int(time.time())
+            response.use_tsig(key, fudge=tsig.fudge, original_id=tsig.original_id,
+                              tsig_error=BADTIME, other_data=now.to_bytes(6, "big"))
+            response.request_mac = tsig.mac
+            return response.to_wire()
+    header = struct.pack("!HHHHHH", qid, dns.flags.QR | opcode_rd | dns.rcode.NOTAUTH,
+                         1, 0, 0, 1)
+    owner = request.keyname.to_wire()
+    rdata = (tsig.algorithm.to_wire() + int(time.time()).to_bytes(6, "big")
+             + struct.pack("!HH", tsig.fudge, 0)                        # empty MAC
+             + struct.pack("!HHH", tsig.original_id, check.error, 0))   # no other data
+    record = owner + struct.pack("!HHIH", dns.rdatatype.TSIG, dns.rdataclass.ANY, 0,
+                                 len(rdata)) + rdata
+    return header + wire[12:question_end] + record
