@@ -52,28 +52,29 @@ class BudgetExceeded(SeawallError):
 
 @dataclass
 class LoadBudget:
-    """The limits of one zone load and what it has used of them so far."""
+    """The limits of one zone load and what it has used of them so far.
 
-    seconds: float = LOAD_SECONDS
-    include_reads: int = MAX_INCLUDE_READS
-    generate_records: int = MAX_GENERATE_RECORDS
-    generate_bytes: int = MAX_GENERATE_BYTES
-    generate_width: int = MAX_GENERATE_WIDTH
-    deadline: float = field(default=0.0)
-    includes_read: int = 0
-    records_generated: int = 0
-    bytes_generated: int = 0
+    The limits default to the module's constants as they are when the
+    budget is made; the clock starts then too.
+    """
+
+    seconds: float = field(default_factory=lambda: LOAD_SECONDS)
+    include_reads: int = field(default_factory=lambda: MAX_INCLUDE_READS)
+    generate_records: int = field(default_factory=lambda: MAX_GENERATE_RECORDS)
+    generate_bytes: int = field(default_factory=lambda: MAX_GENERATE_BYTES)
+    generate_width: int = field(default_factory=lambda: MAX_GENERATE_WIDTH)
+    deadline: float = field(init=False)
+    includes_read: int = field(default=0, init=False)
+    records_generated: int = field(default=0, init=False)
+    bytes_generated: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
 
     @classmethod
     def start(cls, **limits: float) -> LoadBudget:
         """A budget with the module's current limits (or those given), its clock started."""
-        budget = cls(seconds=LOAD_SECONDS, include_reads=MAX_INCLUDE_READS,
-                     generate_records=MAX_GENERATE_RECORDS,
-                     generate_bytes=MAX_GENERATE_BYTES, generate_width=MAX_GENERATE_WIDTH)
-        for key, value in limits.items():
-            setattr(budget, key, value)
-        budget.deadline = time.monotonic() + budget.seconds
-        return budget
+        return cls(**limits)  # type: ignore[arg-type]
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
