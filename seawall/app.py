@@ -38,7 +38,7 @@ from .dns.server import DnsServer
 from .failover.control import ControlServer
 from .failover.service import FailoverService
 from .metrics import MetricsServer, QueryStats, ServerCounters
-from .privileges import drop_privileges
+from .privileges import drop_privileges, restrict_umask
 from .workers import WorkerPool
 from .zones.model import Zone
 from .zones.zoneset import ZoneSet
@@ -50,6 +50,7 @@ class App:
     """One Seawall server process."""
 
     def __init__(self, config: Config) -> None:
+        restrict_umask()   # what we create (state directory, snapshots) is ours alone
         self.config = config
         settings = ResponderSettings(udp_payload=config.udp_payload,
                                      cache_entries=config.answer_cache,
