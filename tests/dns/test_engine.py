@@ -7,13 +7,17 @@ id names the RFC section the row checks.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import zone_from_text
+from conftest import CONFORMANCE, zone_from_text
 from seawall.dns.engine import Outcome, resolve
+from seawall.dns.responder import UDP, Responder
 from seawall.zones.zoneset import ZoneSet
 
 # SOA TTL 3600, MINIMUM 300: negative answers carry the SOA with TTL 300 (RFC 2308 §3).
@@ -279,3 +283,57 @@ def test_answers_never_mutate_zone_data(zoneset):
         resolve(zoneset, dns.name.from_text(fq(qname)), dns.rdatatype.from_text(qtype))
     assert sorted(texts(zone.rrsets())) == before
     assert zone.soa.ttl == 3600
+
+
+# ------------------------------------------------------------ signed zones
+# RFC 4035 §3.1 (RRSIGs, NSEC denial), RFC 5155 §7.2 (NSEC3, opt-out): the
+# same questions asked of Knot and NSD serving the same signed files
+# (tests/dns/data/signed/generate.py wrote their answers); ours must match
+# Knot's answer, or NSD's where the two disagree.
+
+SIGNED = Path(__file__).resolve().parent / "data" / "signed"
+
+
+def _diffdns():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("diffdns", CONFORMANCE / "diffdns.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("diffdns", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def signed_responder() -> Responder:
+    zones = [zone_from_text(path.name[:-len("zone")], path.read_text())
+             for path in sorted(SIGNED.glob("*.zone"))]
+    return Responder(ZoneSet(zones))
+
+
+SIGNED_CASES = json.loads((SIGNED / "expected.json").read_text())
+
+
+@pytest.mark.parametrize("key", sorted(SIGNED_CASES))
+def test_signed_answers_match_knot_or_nsd(signed_responder, key):
+    diffdns = _diffdns()
+    origin, qname, qtype, do = key.split()
+    case = {**diffdns.DEFAULTS, "id": key, "qtype": qtype, "do": do == "do",
+            "qname": diffdns.absolute(qname, origin)}
+    ours = diffdns.normalize(signed_responder.respond(diffdns.build_query(case), UDP))
+    views = SIGNED_CASES[key]
+    if qtype == "RRSIG":
+        # Asked for RRSIG itself, Knot returns one of the name's RRSIG sets and
+        # NSD all of them (plus, with DO, its apex NS signature in authority).
+        # With DO we answer all of them as NSD does; without DO, NODATA (the
+        # signatures are DNSSEC data the client did not ask for), as neither does.
+        if do == "do":
+            assert ours["rcode"] == "NOERROR" and ours["answer"] == views["nsd"]["answer"]
+        else:
+            assert (ours["rcode"], ours["answer"]) == ("NOERROR", []), ours
+            assert [line.split()[3] for line in ours["authority"]] == ["SOA"], ours
+        return
+    if ours not in views.values():
+        pytest.fail("differs from Knot (- knot / + seawall):\n    "
+                    + "\n    ".join(diffdns.diff(views["knot"], ours)))
