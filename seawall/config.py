@@ -36,13 +36,17 @@ type are errors naming their line. Example::
       probe_timeout: 1s
       fail_after: 3              # consecutive failures: live -> stale/emergency
       recover_after: 5           # consecutive successes: back to live
-      stale_for: 0s              # serve the last good data this long, then emergency
+      stale_for: expire          # serve the last good data this long (expire: the SOA EXPIRE)
       startup_wait: 5s           # wait this long for a remote backend at start-up
       max_delete_ratio: 0.3      # the guard: share of RRsets one version may delete
       max_change_ratio: 0.5      # ... and change (added + deleted + modified)
       emergency_ttl_max: 300     # TTL cap in emergency state (null: none)
       stale_ttl_max: null        # TTL cap in stale state (null: none)
       require_emergency: true    # a served zone without an emergency file is an error
+      protect: ["www.example.com A"]   # RRsets a version may never remove or empty
+      signature_margin: 1h       # leave signed data this long before its first RRSIG expires
+      flap_half_life: 10m        # flap damping: how fast a zone's bounces are forgiven
+      remove_after: 1h           # a zone file absent this long is a removed zone
     control:                     # what `seawall failover` and `seawall reload` talk to
       enabled: true              # the Unix socket state_dir/control.sock (mode 0600)
       listen: null               # e.g. "127.0.0.1:5380": also TCP on loopback, HMAC-signed
@@ -89,6 +93,31 @@ class Duration(float):
         if not match:
             raise ValueError(f"not a duration: {value!r} (try 1s, 500ms, 10m)")
         return cls(float(match[1]) * _UNITS[match[2]])
+
+
+class Horizon(Duration):
+    """A duration, or ``expire``: the zone's own SOA EXPIRE (RFC 1035 §3.3.13)."""
+
+    EXPIRE = -1.0
+
+    @classmethod
+    def parse(cls, value: object) -> Horizon:
+        if isinstance(value, str) and value.strip().lower() == "expire":
+            return cls(cls.EXPIRE)
+        parsed = Duration.parse(value)
+        if parsed < 0:
+            raise ValueError(f"not a duration or `expire`: {value!r}")
+        return cls(parsed)
+
+    @property
+    def is_expire(self) -> bool:
+        return self < 0
+
+    def seconds(self, soa_expire: int | None) -> float:
+        """The horizon in seconds for a zone whose SOA EXPIRE is ``soa_expire``."""
+        if self.is_expire:
+            return float(soa_expire or 0)
+        return float(self)
 
 
 @dataclass(frozen=True)
@@ -174,13 +203,18 @@ class FailoverConfig:
     probe_timeout: Duration = Duration(1)   # a probe slower than this is a failure
     fail_after: int = 3                     # consecutive failures before live -> stale/emergency
     recover_after: int = 5                  # consecutive good probes before going back to live
-    stale_for: Duration = Duration(0)       # serve the last good data this long; 0: straight to emergency
+    stale_for: Horizon = Horizon(Horizon.EXPIRE)  # serve the last good data this long after the backend last confirmed it; expire: the zone's SOA EXPIRE; 0s: straight to emergency
     startup_wait: Duration = Duration(5)    # at start-up, wait this long for a remote backend
     max_delete_ratio: float = 0.3           # the guard: at most this share of RRsets deleted at once
     max_change_ratio: float = 0.5           # the guard: at most this share changed at once
     emergency_ttl_max: int | None = 300     # cap TTLs of emergency data (null: no cap)
     stale_ttl_max: int | None = None        # cap TTLs of stale data (null: no cap)
-    require_emergency: bool = True          # every served zone must have a valid emergency file
+    require_emergency: bool = True          # a served zone without an emergency file stops the start (a broken one only makes the zone unprotected)
+    protect: tuple[str, ...] = ()           # RRsets a version may never remove or empty, as "NAME TYPE" (e.g. "www.example.com A")
+    signature_margin: Duration = Duration(3600)  # signed data whose first RRSIG expires within this is left for emergency
+    flap_half_life: Duration = Duration(600)  # flap damping (RFC 2439): a bounce counts half after this long
+    flap_max_factor: int = 32               # flap damping: recover_after is multiplied by at most this
+    remove_after: Duration = Duration(3600)  # files backend: a zone whose file stays absent this long is removed
 
     def validate(self) -> None:
         if self.fail_after < 1 or self.recover_after < 1:
@@ -195,6 +229,22 @@ class FailoverConfig:
             value = getattr(self, key)
             if value is not None and value < 0:
                 raise ConfigError(f"failover: {key} must not be negative")
+        if self.flap_half_life <= 0 or self.flap_max_factor < 1:
+            raise ConfigError("failover: flap_half_life must be positive and flap_max_factor "
+                              "at least 1")
+        for item in self.protect:
+            parse_protected(item)
+
+
+def parse_protected(text: str) -> tuple[str, str]:
+    """``"www.example.com A"`` into a fully qualified name and a type mnemonic."""
+    parts = text.split()
+    if len(parts) != 2:
+        raise ConfigError(f"failover.protect: {text!r} is not \"NAME TYPE\"")
+    name, rdtype = parts
+    if not re.fullmatch(r"[A-Za-z0-9_*.-]+", name) or not re.fullmatch(r"[A-Za-z0-9]+", rdtype):
+        raise ConfigError(f"failover.protect: {text!r} is not \"NAME TYPE\"")
+    return (name.lower().rstrip(".") + ".", rdtype.upper())
 
 
 @dataclass(frozen=True)
@@ -438,6 +488,8 @@ def _convert(hint: Any, node: yaml.Node, source: str) -> Any:
     value = yaml.safe_load(yaml.serialize(node))
     if value is None:
         raise TypeError("expected a value, not null")
+    if hint is Horizon:
+        return Horizon.parse(value)
     if hint is Duration:
         return Duration.parse(value)
     if origin is tuple:

@@ -19,6 +19,7 @@ def make_backend(spec: BackendConfig, config: Config) -> Backend:
         from .files import FilesBackend
         return FilesBackend(config.path(spec.path or config.zones),
                             strict=config.semantic_checks,
-                            probe_timeout=float(config.failover.probe_timeout))
+                            probe_timeout=float(config.failover.probe_timeout),
+                            remove_after=float(config.failover.remove_after))
     from .axfr import AxfrBackend
     return AxfrBackend(spec, config.failover, strict=config.semantic_checks)

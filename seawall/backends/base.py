@@ -59,6 +59,9 @@ class Version:
     source: str
     fetched_at: float = field(default_factory=time.time)
     soa_expire: int | None = None   # seconds; the axfr backend's EXPIRE horizon
+    # False when the serial is a hash of the content (octoDNS YAML without a
+    # serial): it names a version but says nothing of order (RFC 1982 n/a).
+    serial_ordered: bool = True
 
     @property
     def errors(self) -> list[Problem]:
@@ -95,7 +98,8 @@ class Fault:
     every: int = 1
     period: float = 1.0     # flap: seconds down, then as many up
     zones: frozenset[dns.name.Name] | None = None   # None: every zone of the backend
-    until: float | None = None   # wall-clock deadline; the service removes the fault then
+    until: float | None = None   # wall-clock deadline, as shown; the service removes the fault then
+    deadline: float | None = None   # the same deadline on the monotonic clock (set at injection)
     calls: int = 0
     started: float = field(default_factory=time.monotonic)
 

@@ -1,12 +1,24 @@
 """The files backend: a directory of zone files, typically a git checkout.
 
 A deploy job updates the directory (``git pull``); the backend notices by
-comparing file signatures (mtime, size, inode) and reloads only the zones
-whose files, or files they include, changed. Every look at the directory is
-a health check: an unreadable directory, or one whose zone files all
-vanished, is a failure of every zone it served; a file that fails
-validation is bad data, which the controller's guard turns into a failure
-of that zone (the last good version keeps serving). Example::
+comparing file signatures (mtime, size, inode, ctime) and reloads only the
+zones whose files, or files they include, changed. Every look at the
+directory is a health check, and what a deploy does to files in passing
+must never look like an intent:
+
+* an unreadable directory, or one where most zone files vanished in one
+  scan (a broken checkout), is one failure of the backend: every zone it
+  served gets a failure report, so they serve their last good data;
+* a missing file is a failure of its zone (``git checkout`` unlinks, then
+  writes), not its removal; a zone is removed only when its file has stayed
+  absent for ``remove_after`` (default 1 h), or on an operator's
+  ``seawall failover remove``;
+* a file is stat'ed before and after it is read, and a version read while
+  the file changed is not taken: it is read again at the next look;
+* a file that fails validation is bad data, which the controller's guard
+  holds (the last good version keeps serving).
+
+Example::
 
     backends:
       - type: files
@@ -18,18 +30,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.name
+import dns.rdatatype
 
 from ..zones.loader import LoadedZone, is_zone_file, load_zone_file
+from ..zones.octodns import SUFFIXES as OCTODNS_SUFFIXES
+from ..zones.octodns import content_serial
 from .base import Backend, BackendFailure, Report, Version
 
 log = logging.getLogger("seawall.backends.files")
 
-Signature = tuple[int, int, int]
+Signature = tuple[int, int, int, int]
+MOST = 0.5
+"""More than this share of a directory's zones gone in one scan is a broken checkout."""
 
 
 @dataclass
@@ -37,7 +55,8 @@ class Scan:
     """What one look at the directory found."""
 
     loaded: list[LoadedZone] = field(default_factory=list)   # zones (re)read this time
-    removed: list[dns.name.Name] = field(default_factory=list)  # zone files that disappeared
+    absent: list[dns.name.Name] = field(default_factory=list)   # zone files not there now
+    moving: list[Path] = field(default_factory=list)          # changed while being read
     error: str | None = None                                  # the directory itself failed
 
 
@@ -47,7 +66,7 @@ class FilesBackend(Backend):
     kind = "files"
 
     def __init__(self, directory: Path, *, strict: bool = True, timeout: float = 60.0,
-                 probe_timeout: float = 1.0) -> None:
+                 probe_timeout: float = 1.0, remove_after: float = 3600.0) -> None:
         super().__init__(str(directory))
         self.directory = directory
         self.strict = strict
@@ -58,6 +77,8 @@ class FilesBackend(Backend):
         self._versions: dict[dns.name.Name, Version] = {}   # the version each file holds now
         self._lock = asyncio.Lock()
         self.listed = False   # the last look read the directory (a zone missing is really gone)
+        self.remove_after = remove_after
+        self._absent_since: dict[dns.name.Name, float] = {}   # monotonic, per missing zone
 
     def declared_zones(self) -> Iterable[dns.name.Name]:
         return ()
@@ -76,17 +97,23 @@ class FilesBackend(Backend):
             previous = self._seen.get(path)
             if not force and previous is not None and _unchanged(previous[1]):
                 continue
+            before = _signature(path)
             loaded = load_zone_file(path, include_root=self.directory,
                                     display_root=self.directory.parent, strict=self.strict)
+            if _signature(path) != before:
+                # Still being written: what was read may be a part of it. Next look.
+                scan.moving.append(path)
+                continue
             # The files the zone came from ($INCLUDE): a Path each, not one per record.
-            sources = {path} | {self._on_disk(f) for f in {r.location.file
-                                                            for r in loaded.records}}
-            self._seen[path] = (loaded.origin, {p: _signature(p) for p in sources})
+            sources = {self._on_disk(f) for f in {r.location.file for r in loaded.records}}
+            signatures = {p: _signature(p) for p in sources - {path}}
+            signatures[path] = before
+            self._seen[path] = (loaded.origin, signatures)
             scan.loaded.append(loaded)
         for path in set(self._seen) - set(paths):
             origin = self._seen.pop(path)[0]
             if origin is not None:
-                scan.removed.append(origin)
+                scan.absent.append(origin)
         return scan
 
     async def check(self, force: bool = False) -> list[Report]:
@@ -105,26 +132,36 @@ class FilesBackend(Backend):
                 self.listed = False
                 return self._all_failed(known, scan.error)
             self.listed = True
-            if known and not self._seen:
-                # Every zone file vanished at once: a broken checkout, not an intent.
-                return self._all_failed(known, f"no zone files left in {self.directory}")
             reports: dict[dns.name.Name, Report] = {}
             for loaded in scan.loaded:
                 if loaded.origin is None:
                     log.error("zone file skipped: file=%s reason=%s", loaded.path,
                               "; ".join(map(str, loaded.problems)))
                     continue
+                self._absent_since.pop(loaded.origin, None)
                 signature = self._seen[loaded.path][1]
-                tag = ",".join(f"{s[0]}.{s[1]}.{s[2]}" for s in signature.values())
+                tag = ",".join(".".join(map(str, s)) for s in signature.values())
                 version = Version(loaded.origin, loaded.zone if loaded.ok else None,
-                                  list(loaded.problems), tag, f"files:{loaded.path}")
+                                  list(loaded.problems), tag, f"files:{loaded.path}",
+                                  serial_ordered=not _hashed_serial(loaded))
                 self._versions[loaded.origin] = version
                 reports[loaded.origin] = Report(loaded.origin, True, tag=tag, version=version,
                                                 kind="scan")
-            for origin in scan.removed:
-                if origin not in reports:
-                    self._versions.pop(origin, None)
+            gone = self._gone(scan, reports)
+            if known and len(gone) > MOST * len(known) and len(gone) > 1:
+                # Most zone files vanished at once: a broken checkout, not an intent.
+                return self._all_failed(known, f"{len(gone)} of {len(known)} zone files "
+                                               f"vanished from {self.directory} at once")
+            now = time.monotonic()
+            for origin in gone:
+                since = self._absent_since.setdefault(origin, now)
+                if now - since >= self.remove_after:
+                    self._forget_zone(origin)
                     reports[origin] = Report(origin, True, removed=True, kind="scan")
+                else:
+                    reports[origin] = Report(origin, False, kind="scan", error=(
+                        f"its zone file is missing from {self.directory} (for {now - since:.0f}s;"
+                        f" removed after remove_after={self.remove_after:g}s)"))
             for origin, version in self._versions.items():
                 if origin not in reports:
                     reports[origin] = Report(origin, True, tag=version.tag, kind="scan")
@@ -133,6 +170,23 @@ class FilesBackend(Backend):
                 if mangled is not None:
                     report.version, report.tag, report.drill = mangled, mangled.tag, True
             return await self.faults.after_scan(list(reports.values()), self.probe_timeout)
+
+    def _gone(self, scan: Scan, reports: dict[dns.name.Name, Report]) -> list[dns.name.Name]:
+        """Zones whose file is not there now (newly or still), and not re-read elsewhere."""
+        present = {origin for origin, _ in self._seen.values() if origin is not None}
+        gone = [o for o in scan.absent if o not in reports and o not in present]
+        gone += [o for o in self._absent_since if o not in gone and o not in present
+                 and o not in reports]
+        return [o for o in gone if o in self._versions or o in self._absent_since]
+
+    def _forget_zone(self, origin: dns.name.Name) -> None:
+        self._versions.pop(origin, None)
+        self._absent_since.pop(origin, None)
+
+    def remove(self, origin: dns.name.Name) -> None:
+        """An operator removed the zone: forget it now (its file may come back later)."""
+        self._forget_zone(origin)
+        self.forget(origin)
 
     def forget(self, origin: dns.name.Name) -> None:
         """Re-read the zone's file next time and report it as new data."""
@@ -155,8 +209,20 @@ def _signature(path: Path) -> Signature:
     try:
         st = os.stat(path)
     except OSError:
-        return (0, 0, 0)
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+        return (0, 0, 0, 0)
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
+
+def _hashed_serial(loaded: LoadedZone) -> bool:
+    """Is the serial an octoDNS content hash (no ``serial`` in the file)? Then it has no order."""
+    zone = loaded.zone
+    if zone is None or not loaded.path.name.lower().endswith(OCTODNS_SUFFIXES):
+        return False
+    soa = zone.soa[0]
+    others = [r for r in loaded.records if r.rdata.rdtype != dns.rdatatype.SOA]
+    extra = (f"{soa.mname} {soa.rname} {soa.refresh} {soa.retry} {soa.expire} "
+             f"{soa.minimum} {zone.soa.ttl}").encode()
+    return content_serial(others, extra) == soa.serial
 
 
 def _unchanged(signatures: dict[Path, Signature]) -> bool:

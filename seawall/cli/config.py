@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from .. import config as config_module
-from ..config import Config, Duration
+from ..config import Config, Duration, Horizon
 
 SKIPPED = {"base_dir"}
 """Fields that are not configuration keys (``base_dir`` is where the file was found)."""
@@ -212,6 +212,8 @@ def _yaml_section(cls: type, prefix: str, indent: int, out: list[str], *,
 
 
 def _yaml_value(value: Any) -> str:
+    if isinstance(value, Horizon) and value.is_expire:
+        return "expire"
     if isinstance(value, Duration):
         return format_duration(value)
     if isinstance(value, tuple):
@@ -287,7 +289,7 @@ def type_name(hint: Any) -> str:
             f"list of {type_name(item)}s"
     if dataclasses.is_dataclass(hint):
         return "mapping"
-    return {Duration: "duration", str: "string", int: "integer", bool: "boolean",
+    return {Duration: "duration", Horizon: "duration or expire", str: "string", int: "integer", bool: "boolean",
             float: "number"}.get(hint, getattr(hint, "__name__", str(hint)))
 
 

@@ -1,127 +1,77 @@
-"""The failover controller: one small state machine per zone.
+"""The failover controller: one explicit state machine per zone.
 
-States (DESIGN.md, "The controller")::
+States (:mod:`.zonestate`; DESIGN.md, "The controller")::
 
-    live ──fail_after failures──▶ stale ──stale_for spent──▶ emergency
-      ▲                             │                          │
-      └──────recover_after successes (data the guard accepts)──┘
+              rejected / older version            fail_after failures
+      live ◀──────────────────────────▶ held ───────────────────────▶ stale
+       │  ▲   a version passes, accept            (last good usable)    │
+       │  └───────── recover_after × damping good probes ───────────────┤
+       │                                                                │ too old (stale_for),
+       └── no usable last good ──▶ emergency ◀──────────────────────────┘ signatures expiring
 
-* **live**: the newest version the guard accepted is served.
-* **stale**: the backend is failing; the last good data is served while it
-  is younger than ``stale_for`` (time since the backend last confirmed it).
-* **emergency**: the static zone from ``emergency_dir`` is served.
+Transitions, one place each:
 
-A failure is a probe or transfer that errs or times out, or data the guard
-rejects (also while the backend keeps offering a rejected version). Only
-``fail_after`` consecutive failures leave live, and only ``recover_after``
-consecutive successes return to it, so a flapping backend does not make the
-zone flap. An operator (or a drill) can force a zone to live or emergency
-until released or until the override's expiry; overrides are persisted.
+* A **failure** (probe or transfer errs or times out): ``fail_after``
+  consecutive ones leave live or held for stale, or for emergency when the
+  last good version is not usable.
+* A **rejection** is not a failure: the backend answered, with data the
+  guard refused or older than the last good version. The zone is held: the
+  last good version keeps serving; only a version that passes, or
+  ``accept``, ends it. A rejection never leads to emergency by itself.
+* A **good probe** in stale or emergency counts towards recovery; the zone
+  goes back after ``recover_after`` consecutive ones, multiplied by the flap
+  damping factor (:class:`.zonestate.Damping`).
+* **Time** (``tick``): stale data older than ``stale_for`` (default: the
+  zone's SOA EXPIRE, measured from the backend's last confirmation) and
+  signed data whose first RRSIG expires within ``signature_margin`` go to
+  emergency, if the emergency version can be trusted; overrides expire.
 
-The controller is plain, synchronous code driven by reports and a clock
-(``now``), so every transition can be tested without a network; the asyncio
-side lives in :mod:`seawall.failover.service`. Every change of what is
-served is handed to ``publish`` as one mapping, which the application turns
-into one ZoneSet swap.
+Durations run on the monotonic clock ``clock``; the wall clock ``wall`` is
+only for DNSSEC validity, display and what survives a restart. The
+controller is synchronous, driven by reports and clocks, so every
+transition can be tested without a network; the asyncio side lives in
+:mod:`seawall.failover.service`. Every change of what is served is handed to
+``publish`` as one mapping, which the application turns into one swap.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import dns.exception
 import dns.name
 
 from ..backends.base import Report, Version
-from ..config import FailoverConfig
+from ..config import FailoverConfig, parse_protected
 from ..errors import SeawallError
 from ..zones.model import Zone
 from .emergency import cap_ttls
 from .guard import Limits, Verdict, judge
 from .store import Snapshot, StateStore, now_iso
+from .zonestate import EmergencyCheck, Good, Held, Mode, Override, ZoneState
+
+__all__ = ["Controller", "ControlError", "Good", "Mode", "Override", "ZoneState"]
 
 log = logging.getLogger("seawall.failover")
 
 Publish = Callable[[Mapping[dns.name.Name, Zone | None]], None]
 
-
-class Mode(str, enum.Enum):
-    LIVE = "live"
-    STALE = "stale"
-    EMERGENCY = "emergency"
-
-
 CONFIRM_PERSIST_EVERY = 10.0   # seconds between writes of a snapshot's confirmation time
-CAUSES = ("probe", "guard", "operator", "drill", "startup", "backend")
+CAUSES = ("probe", "guard", "operator", "drill", "startup", "backend", "signatures")
 
 
 class ControlError(SeawallError):
     """An operator request the controller cannot carry out; the message says why."""
 
 
-@dataclass
-class Good:
-    """A version the guard (or an operator) accepted: the last good data."""
-
-    zone: Zone
-    tag: str
-    source: str
-    fetched_at: float
-    confirmed_at: float          # the backend last said this is current
-    soa_expire: int | None = None
-
-
-@dataclass
-class Override:
-    """A forced state; ``until`` None means until released."""
-
-    mode: Mode
-    reason: str
-    by: str = "operator"
-    at: float = 0.0
-    until: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"mode": self.mode.value, "reason": self.reason, "by": self.by,
-                "at": self.at, "until": self.until}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Override:
-        return cls(Mode(data["mode"]), str(data.get("reason", "")), str(data.get("by", "operator")),
-                   float(data.get("at", 0)), data.get("until"))
-
-
-@dataclass
-class ZoneState:
-    """Everything the controller knows about one zone."""
-
-    origin: dns.name.Name
-    mode: Mode | None = None        # the automatic state; None before the first report
-    failures: int = 0               # consecutive
-    successes: int = 0              # consecutive
-    good: Good | None = None
-    emergency: Zone | None = None
-    rejected: Version | None = None
-    rejected_reason: str | None = None
-    override: Override | None = None
-    backend: str | None = None
-    last_report_at: float | None = None
-    last_error: str | None = None
-    last_event: dict[str, Any] | None = None
-    expired: bool = False
-    served: Zone | None = None      # what was last published
-    served_mode: Mode | None = None
-    persisted_at: float = 0.0       # when the snapshot's confirmation time was last written
-    _capped: tuple[int, Zone] | None = field(default=None, repr=False)
-
-    @property
-    def effective(self) -> Mode | None:
-        return self.override.mode if self.override is not None else self.mode
+def stale_seconds(stale_for: float, soa_expire: int | None) -> float:
+    """``stale_for`` in seconds for one zone: a negative value means its SOA EXPIRE."""
+    if stale_for < 0:
+        return float(soa_expire or 0)
+    return float(stale_for)
 
 
 class Controller:
@@ -129,7 +79,8 @@ class Controller:
 
     def __init__(self, settings: FailoverConfig, publish: Publish,
                  store: StateStore | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.publish = publish
         # Called when a zone's served mode changes but not its data (live to
@@ -137,11 +88,24 @@ class Controller:
         self.on_mode_change: Callable[[], None] | None = None
         self.store = store
         self.clock = clock
-        self.limits = Limits(settings.max_delete_ratio, settings.max_change_ratio)
+        self.wall = wall
+        self.limits = Limits.of(settings.max_delete_ratio, settings.max_change_ratio,
+                                [parse_protected(p) for p in settings.protect])
         self.zones: dict[dns.name.Name, ZoneState] = {}
         self._dirty: set[dns.name.Name] = set()
         self.event_counts: dict[tuple[str, str], int] = {}   # (kind, cause) -> events
+        self.store_error: str | None = None   # the state directory cannot be written
         self.started = False
+
+    # ------------------------------------------------------------- clocks
+
+    def wall_of(self, monotonic: float) -> float:
+        """A monotonic time as wall-clock seconds (for display and persistence)."""
+        return self.wall() - (self.clock() - monotonic)
+
+    def monotonic_of(self, wall: float) -> float:
+        """A persisted wall-clock time on the monotonic clock; never in the future."""
+        return self.clock() - max(0.0, self.wall() - wall)
 
     # ------------------------------------------------------------ set-up
 
@@ -150,25 +114,66 @@ class Controller:
         if st is None:
             st = self.zones[origin] = ZoneState(origin)
             if self.started:
+                st.unprotected = "no emergency version"
                 log.warning("new zone without an emergency version: zone=%s", origin)
         return st
 
-    def add_emergency(self, zones: Mapping[dns.name.Name, Zone]) -> None:
+    def add_emergency(self, zones: Mapping[dns.name.Name, Zone],
+                      checks: Mapping[dns.name.Name, EmergencyCheck] | None = None) -> None:
+        """Emergency versions (TTLs capped) and how far each can be trusted."""
         cap = self.settings.emergency_ttl_max
         for origin, zone in zones.items():
-            self.state(origin).emergency = cap_ttls(zone, cap)
+            st = self.state(origin)
+            st.emergency = cap_ttls(zone, cap)
+            st.unprotected = None
+            self._dirty.add(origin)
+        for origin, check in (checks or {}).items():
+            self.set_emergency_check(origin, check)
+
+    def set_emergency_check(self, origin: dns.name.Name, check: EmergencyCheck) -> None:
+        """Record an emergency file's check; its problems make the zone unprotected."""
+        st = self.state(origin)
+        before = st.unprotected
+        st.emergency_check = check
+        if check.problems:
+            st.unprotected = "; ".join(check.problems)
+        elif st.emergency is not None:
+            st.unprotected = None
+        else:
+            st.unprotected = "no emergency version"
+        if st.unprotected != before and (self.started or check.problems):
+            if st.unprotected is not None:
+                self._event(st, st.effective, st.effective, "startup" if not self.started
+                            else "backend", f"UNPROTECTED: {st.unprotected}", self.clock(),
+                            kind="unprotected", level=logging.ERROR)
+            elif before is not None:
+                self._event(st, st.effective, st.effective, "backend",
+                            "protected again: the emergency version checks out",
+                            self.clock(), kind="protected")
+
+    def remove_emergency(self, origin: dns.name.Name, why: str) -> None:
+        """The emergency file is gone or broken: keep serving, report the zone unprotected."""
+        st = self.zones.get(origin)
+        if st is None:
+            return
+        st.emergency = None
+        self.set_emergency_check(origin, EmergencyCheck(problems=[why]))
+        if st.effective is Mode.EMERGENCY and st.override is None:
+            self._go(st, self._fallback(st, self.clock()), "backend", why, self.clock())
+        self.flush()
 
     def restore(self, snapshots: Mapping[dns.name.Name, Snapshot],
                 overrides: Mapping[str, Mapping[str, Any]]) -> None:
         """Last good data and forced states from the state directory (cold start)."""
         for origin, snap in snapshots.items():
             self.state(origin).good = Good(snap.zone, snap.tag, snap.source, snap.fetched_at,
-                                           snap.confirmed_at, snap.zone.soa[0].expire)
+                                           self.monotonic_of(snap.confirmed_at),
+                                           snap.zone.soa[0].expire)
         for name, data in overrides.items():
             try:
                 origin = dns.name.from_text(name)
-                self.state(origin).override = Override.from_json(data)
-            except (ValueError, KeyError, dns.exception.DNSException) as exc:
+                self.state(origin).override = Override.from_json(data, self.monotonic_of)
+            except (ValueError, KeyError, TypeError, dns.exception.DNSException) as exc:
                 log.error("override ignored: zone=%s reason=%s", name, exc)
 
     def drop_orphans(self, owned: set[dns.name.Name]) -> list[dns.name.Name]:
@@ -186,7 +191,7 @@ class Controller:
                 self._event(st, None, None, "startup", "no backend has the zone any more; "
                             "its last good snapshot is dropped", now, kind="removed")
                 if self.store is not None:
-                    self.store.drop_snapshot(origin)
+                    self._store("snapshot not dropped", self.store.drop_snapshot, origin)
                 del self.zones[origin]
                 dropped.append(origin)
         return dropped
@@ -202,10 +207,14 @@ class Controller:
         self.flush()
 
     def check_protected(self, require: bool) -> list[str]:
-        """Served zones without an emergency version (an error when ``require``)."""
-        missing = [str(o) for o, st in sorted(self.zones.items()) if st.emergency is None]
+        """Served zones without an emergency file (an error when ``require``)."""
+        missing = [str(o) for o, st in sorted(self.zones.items())
+                   if st.emergency is None and st.emergency_check is None]
         for name in missing:
             (log.error if require else log.warning)("no emergency zone: zone=%s", name)
+        for origin, st in sorted(self.zones.items()):
+            if st.emergency is None and not st.unprotected:
+                st.unprotected = "no emergency version"
         return missing
 
     # ---------------------------------------------------------- reports
@@ -222,30 +231,28 @@ class Controller:
         if backend is not None:
             st.backend = backend
         st.last_report_at = now
+        cause = "drill" if report.drill else "probe"
         if report.removed:
-            self._removed(st, now)
-            return
-        if not report.ok:
-            self._failure(st, report.error or "backend failed",
-                          "drill" if report.drill else "probe", now)
-            return
-        version = report.version
-        if version is not None:
-            self._judge(st, version, now, "drill" if report.drill else "guard", report.verdict)
-            return
-        if st.rejected is not None and report.tag == st.rejected.tag:
-            self._failure(st, f"the backend still offers the rejected version "
-                              f"({st.rejected_reason})", "guard", now)
+            self._removed(st, now, "the backend no longer has the zone")
+        elif not report.ok:
+            self._failure(st, report.error or "backend failed", cause, now)
+        elif report.version is not None:
+            self._judge(st, report.version, now, "drill" if report.drill else "guard",
+                        report.verdict)
+        elif st.held is not None and report.tag == st.held.version.tag:
+            self._healthy(st, now, cause)   # still offering the held version: still held
         elif st.good is not None:
+            if st.held is not None and report.tag == st.good.tag:
+                st.held = None              # back to the version served: nothing held now
             self._confirm(st, now)
-            self._success(st, now)
+            self._healthy(st, now, cause)
 
     def unseen_version(self, report: Report) -> bool:
         """Does the backend hold a version that was neither taken nor rejected here?"""
         st = self.zones.get(report.origin)
         if st is None or not report.ok or report.version is not None or report.tag is None:
             return False
-        if st.rejected is not None and st.rejected.tag == report.tag:
+        if st.held is not None and st.held.version.tag == report.tag:
             return False
         return st.good is None or st.good.tag != report.tag
 
@@ -253,7 +260,8 @@ class Controller:
         """The guard's verdict on a report's version against the data held now.
 
         Safe to call from a thread: it only reads immutable zones. ``_judge``
-        uses it if the last good data is still the same when the report lands.
+        uses it only if the last good data is still the same when the report
+        lands (another version may have been taken meanwhile).
         """
         st = self.zones.get(report.origin)
         version = report.version
@@ -271,40 +279,41 @@ class Controller:
             verdict = judge(current, version, self.limits)
         if verdict.unchanged and st.good is not None:
             st.good.tag = version.tag
+            st.held = None
             self._confirm(st, now)
-            st.rejected = None
-            self._success(st, now)
-            return
-        if not verdict.accepted:
-            first = st.rejected is None or st.rejected.tag != version.tag
-            st.rejected, st.rejected_reason = version, verdict.reason
-            if first:
-                self._event(st, st.effective, st.effective, cause, f"rejected: {verdict.reason}",
-                            now, serial_to=version.serial, kind="rejected")
-            self._failure(st, f"guard rejected serial {version.serial}: {verdict.reason}",
-                          cause, now)
-            return
-        assert version.zone is not None
-        self._take(st, version, now)
-        self._success(st, now)
+        elif not verdict.accepted:
+            self._hold(st, version, verdict, cause, now)
+        else:
+            assert version.zone is not None
+            self._take(st, version, now)
+        self._healthy(st, now, cause)
+
+    def _hold(self, st: ZoneState, version: Version, verdict: Verdict, cause: str,
+              now: float) -> None:
+        """The backend answered with a version the guard refuses: keep the last good one."""
+        first = st.held is None or st.held.version.tag != version.tag
+        since = now if st.held is None else st.held.since
+        st.held = Held(version, verdict.reason, since, verdict.older)
+        if first:
+            what = "older data" if verdict.older else "rejected"
+            self._event(st, st.effective, st.effective, cause, f"{what}: {verdict.reason}",
+                        now, serial_to=version.serial, kind="rejected")
 
     def _take(self, st: ZoneState, version: Version, now: float, cause: str = "probe",
               reason: str | None = None) -> None:
-        """Make ``version`` the last good data (and serve it if live)."""
+        """Make ``version`` the last good data (served at once if live or held)."""
         assert version.zone is not None
         before = st.good.zone.serial if st.good is not None else None
         st.good = Good(version.zone, version.tag, version.source, version.fetched_at, now,
                        version.soa_expire if version.soa_expire is not None
                        else version.zone.soa[0].expire)
-        st.rejected = st.rejected_reason = None
+        st.held = None
         st.expired = False
         st.persisted_at = now
         if self.store is not None:
-            try:
-                self.store.save_snapshot(version.zone, fetched_at=version.fetched_at,
-                                         confirmed_at=now, source=version.source, tag=version.tag)
-            except OSError as exc:
-                log.error("snapshot not written: zone=%s reason=%s", st.origin, exc)
+            self._store("snapshot not written", self.store.save_snapshot, version.zone,
+                        fetched_at=version.fetched_at, confirmed_at=self.wall(),
+                        source=version.source, tag=version.tag)
         if st.mode is not None:
             self._event(st, st.effective, st.effective, cause,
                         reason or f"new version from {version.source}", now,
@@ -319,23 +328,20 @@ class Controller:
         st.expired = False
         if self.store is not None and now - st.persisted_at >= CONFIRM_PERSIST_EVERY:
             st.persisted_at = now
-            try:
-                self.store.touch_snapshot(st.origin, fetched_at=good.fetched_at,
-                                          confirmed_at=now, source=good.source, tag=good.tag,
-                                          serial=good.zone.serial)
-            except OSError as exc:
-                log.error("snapshot not touched: zone=%s reason=%s", st.origin, exc)
+            self._store("snapshot not touched", self.store.touch_snapshot, st.origin,
+                        fetched_at=good.fetched_at, confirmed_at=self.wall(),
+                        source=good.source, tag=good.tag, serial=good.zone.serial)
 
-    def _removed(self, st: ZoneState, now: float) -> None:
+    def _removed(self, st: ZoneState, now: float, reason: str, cause: str = "backend") -> None:
+        """The zone is gone from its backend for good: drop its last good data."""
         st.good = None
-        st.rejected = None
+        st.held = None
         if self.store is not None:
-            self.store.drop_snapshot(st.origin)
+            self._store("snapshot not dropped", self.store.drop_snapshot, st.origin)
         if st.emergency is not None:
-            self._go(st, Mode.EMERGENCY, "backend", "the backend no longer has the zone", now)
+            self._go(st, Mode.EMERGENCY, cause, reason, now)
         else:
-            self._event(st, st.effective, None, "backend", "the backend no longer has the zone",
-                        now, kind="removed")
+            self._event(st, st.effective, None, cause, reason, now, kind="removed")
             st.mode = None
             del self.zones[st.origin]
             self.publish({st.origin: None})
@@ -351,61 +357,131 @@ class Controller:
             # The first word about a zone is a failure (start-up): serve the best we have.
             st.failures = max(st.failures, self.settings.fail_after)
             self._go(st, self._fallback(st, now), "startup", reason, now)
-        elif st.mode is Mode.LIVE and st.failures >= self.settings.fail_after:
-            target = self._fallback(st, now)
-            self._go(st, target, cause, f"{st.failures} consecutive failures "
-                                        f"(fail_after={self.settings.fail_after}); last: {reason}",
-                     now)
+        elif st.mode.healthy and st.failures >= self.settings.fail_after:
+            self._go(st, self._fallback(st, now), cause,
+                     f"{st.failures} consecutive failures (fail_after="
+                     f"{self.settings.fail_after}); last: {reason}", now)
 
-    def _success(self, st: ZoneState, now: float) -> None:
+    def _healthy(self, st: ZoneState, now: float, cause: str) -> None:
+        """The backend answered (with new, the same, or held-back data)."""
         st.failures = 0
         st.successes += 1
         st.last_error = None
+        target = Mode.HELD if st.held is not None else Mode.LIVE
+        if st.good is None or self._expiring(st.good.zone):
+            # Nothing good to serve as live: stay where we are (or start on the fallback).
+            if st.mode is None:
+                self._go(st, self._fallback(st, now), "startup",
+                         self._why_no_good(st), now)
+            return
         if st.mode is None:
-            self._go(st, Mode.LIVE, "startup", "the backend answered", now)
-        elif st.mode is not Mode.LIVE and st.served is None and st.good is not None:
+            self._go(st, target, "startup", "the backend answered", now)
+        elif st.mode.healthy:
+            if st.mode is not target:
+                why = (f"held: {st.held.reason}" if st.held is not None
+                       else "a version passed the guard")
+                self._go(st, target, "guard" if cause == "probe" else cause, why, now)
+        elif st.served is None:
             # Nothing was served at all: no hysteresis protects an empty answer.
-            self._go(st, Mode.LIVE, "probe", "first data from the backend", now)
-        elif st.mode is not Mode.LIVE and st.good is not None \
-                and st.successes >= self.settings.recover_after:
-            self._go(st, Mode.LIVE, "probe", f"{st.successes} consecutive successes "
-                                             f"(recover_after={self.settings.recover_after})", now)
+            self._go(st, target, cause, "first data from the backend", now)
+        else:
+            needed = self.recover_needed(st, now)
+            if st.successes >= needed:
+                damped = "" if needed == self.settings.recover_after else \
+                    f" × flap damping {needed // self.settings.recover_after}"
+                self._go(st, target, cause, f"{st.successes} consecutive successes "
+                                            f"(recover_after={self.settings.recover_after}"
+                                            f"{damped})", now)
+
+    def recover_needed(self, st: ZoneState, now: float) -> int:
+        """Good probes a zone in stale or emergency needs to go back (with damping)."""
+        factor = st.damping.factor(now, float(self.settings.flap_half_life),
+                                   self.settings.flap_max_factor)
+        return self.settings.recover_after * factor
+
+    def _expiring(self, zone: Zone | None) -> bool:
+        """Signed data whose first RRSIG expires within the margin (wall clock: RFC 4034)."""
+        if zone is None or not zone.is_signed:
+            return False
+        first = zone.signature_expiry
+        return first is not None and first - self.wall() < float(self.settings.signature_margin)
+
+    def _fresh(self, st: ZoneState, now: float) -> bool:
+        """The last good data is young enough to serve while the backend fails."""
+        good = st.good
+        if good is None or self._expiring(good.zone):
+            return False
+        return now - good.confirmed_at < stale_seconds(self.settings.stale_for, good.soa_expire)
+
+    def _emergency_usable(self, st: ZoneState) -> bool:
+        return st.protected and not self._expiring(st.emergency)
 
     def _fallback(self, st: ZoneState, now: float) -> Mode:
-        """Where a failing zone goes: stale while its last good data is fresh enough."""
-        stale_for = self.settings.stale_for
-        if st.good is not None and stale_for > 0 and now - st.good.confirmed_at < stale_for:
+        """Where a failing zone goes: stale while its last good data is usable."""
+        if self._fresh(st, now):
             return Mode.STALE
-        if st.emergency is not None:
+        if self._emergency_usable(st):
             return Mode.EMERGENCY
-        return Mode.STALE   # fail static: old data beats no data
+        if st.good is not None:
+            return Mode.STALE      # fail static: old data beats untrustworthy data
+        return Mode.EMERGENCY      # nothing else: whatever emergency version there is
+
+    def _why_no_good(self, st: ZoneState) -> str:
+        if st.good is None:
+            return "no last good version"
+        return (f"the last good version's signatures expire at "
+                f"{now_iso(st.good.zone.signature_expiry)}")
 
     # ------------------------------------------------------------- timers
 
     def tick(self) -> None:
-        """Time-driven transitions: stale data too old, overrides expiring, SOA EXPIRE."""
+        """Time-driven transitions: data too old, signatures running out, overrides expiring."""
         now = self.clock()
         for st in list(self.zones.values()):
             override = st.override
             if override is not None and override.until is not None and now >= override.until:
                 self._set_override(st, None, override.by, f"override expired ({override.reason})",
                                    now)
-            if st.mode is Mode.STALE and st.emergency is not None \
-                    and self._fallback(st, now) is Mode.EMERGENCY:
-                age = now - st.good.confirmed_at if st.good else 0.0
+            self._tick_signatures(st, now)
+            if st.mode is Mode.STALE and not self._fresh(st, now) \
+                    and self._emergency_usable(st):
+                good = st.good
+                age = now - good.confirmed_at if good else 0.0
+                horizon = stale_seconds(self.settings.stale_for, good.soa_expire if good else 0)
                 self._go(st, Mode.EMERGENCY, "probe",
-                         f"last good data is {age:.0f}s old (stale_for="
-                         f"{self.settings.stale_for:g}s)", now)
+                         f"last good data is {age:.0f}s old (stale_for={horizon:g}s)", now)
             good = st.good
             if good is not None and good.soa_expire and not st.expired \
+                    and st.mode is not None and not st.mode.healthy \
                     and now - good.confirmed_at > good.soa_expire:
                 st.expired = True
                 self._event(st, st.effective, st.effective, "probe",
                             f"EXPIRED: the backend has not confirmed serial {good.zone.serial} "
                             f"for {now - good.confirmed_at:.0f}s (SOA EXPIRE "
-                            f"{good.soa_expire}s); still serving it (fail static)", now,
-                            kind="expired", level=logging.ERROR)
+                            f"{good.soa_expire}s)", now, kind="expired", level=logging.ERROR)
         self.flush()
+
+    def _tick_signatures(self, st: ZoneState, now: float) -> None:
+        """A stopped signer: leave for emergency before resolvers see bogus data (RFC 4035 §5.3)."""
+        good = st.good
+        expiring = good is not None and self._expiring(good.zone)
+        if expiring and not st.signatures_expiring:
+            assert good is not None
+            first = good.zone.signature_expiry or 0
+            st.signatures_expiring = True
+            self._event(st, st.effective, st.effective, "signatures",
+                        f"the first RRSIG of serial {good.zone.serial} expires at "
+                        f"{now_iso(first)} (in {first - self.wall():.0f}s, signature_margin="
+                        f"{float(self.settings.signature_margin):g}s) and the backend offers "
+                        "nothing newer and valid", now, kind="signatures", level=logging.ERROR)
+        elif not expiring:
+            st.signatures_expiring = False
+        if expiring and st.mode is not None and st.mode is not Mode.EMERGENCY:
+            if self._emergency_usable(st):
+                self._go(st, Mode.EMERGENCY, "signatures",
+                         f"the last good version's signatures expire at "
+                         f"{now_iso(good.zone.signature_expiry)}; the emergency version's "
+                         "are valid", now)
 
     # ---------------------------------------------------------- operator
 
@@ -426,19 +502,23 @@ class Controller:
 
     def force(self, mode: Mode | str, zones: Iterable[str] | None, reason: str, *,
               until: float | None = None, by: str = "operator") -> list[str]:
-        """Force zones (None: all) to live or emergency until released or ``until``."""
+        """Force zones (None: all) to live or emergency until released or ``until`` (wall)."""
         mode = Mode(mode)
-        if mode is Mode.STALE:
-            raise ControlError("a zone can be forced to live or emergency, not stale")
+        if mode not in (Mode.LIVE, Mode.EMERGENCY):
+            raise ControlError(f"a zone can be forced to live or emergency, not {mode.value}")
         targets = self.targets(zones)
         for st in targets:
             if mode is Mode.EMERGENCY and st.emergency is None:
-                raise ControlError(f"zone {st.origin} has no emergency zone")
+                raise ControlError(f"zone {st.origin} has no emergency zone"
+                                   + (f" ({st.unprotected})" if st.unprotected else ""))
             if mode is Mode.LIVE and st.good is None:
                 raise ControlError(f"zone {st.origin} has no live data to serve")
         now = self.clock()
+        # The deadline moves to the monotonic clock now: a later wall-clock step cannot move it.
+        deadline = now + max(0.0, until - self.wall()) if until is not None else None
         for st in targets:
-            self._set_override(st, Override(mode, reason, by, now, until), by, reason, now)
+            self._set_override(st, Override(mode, reason, by, self.wall(), deadline), by,
+                               reason, now)
         self.flush()
         return [str(st.origin) for st in targets]
 
@@ -452,22 +532,29 @@ class Controller:
         return [str(st.origin) for st in targets]
 
     def accept(self, zone: str, *, by: str = "operator") -> int:
-        """Serve the version the guard rejected, on an operator's word; its serial."""
+        """Serve the version the guard held back, on an operator's word; its serial."""
         st = self.targets([zone])[0]
         version = st.rejected
         if version is None:
-            raise ControlError(f"zone {st.origin} has no rejected version to accept")
+            raise ControlError(f"zone {st.origin} has no held version to accept")
         if version.zone is None:
-            raise ControlError(f"zone {st.origin}: the rejected version fails validation and "
+            raise ControlError(f"zone {st.origin}: the held version fails validation and "
                                f"cannot be served ({st.rejected_reason})")
         now = self.clock()
         reason = f"accepted by {by}: {st.rejected_reason}"
         self._take(st, version, now, cause="operator", reason=reason)
-        st.failures, st.successes = 0, self.settings.recover_after
+        st.failures, st.successes = 0, self.recover_needed(st, now)
         if st.mode is not Mode.LIVE:
             self._go(st, Mode.LIVE, "operator", reason, now)
         self.flush()
         return version.zone.serial
+
+    def remove(self, zone: str, *, by: str = "operator") -> str:
+        """Drop a zone's live data now (its backend no longer has it), on an operator's word."""
+        st = self.targets([zone])[0]
+        self._removed(st, self.clock(), f"removed by {by}", cause="operator")
+        self.flush()
+        return str(st.origin)
 
     def note(self, origin: dns.name.Name, cause: str, reason: str, *, kind: str = "note") -> None:
         """An event about a zone that is not a transition (e.g. a drill's fault)."""
@@ -481,20 +568,29 @@ class Controller:
         st.override = override
         cause = "drill" if by == "drill" else "operator"
         what = f"forced {override.mode.value}" if override else "released to automatic"
+        until = override.until if override is not None else None
         self._event(st, before, st.effective, cause, f"{what}: {reason}", now,
-                    kind="override", until=override.until if override else None)
+                    kind="override", until=self.wall_of(until) if until is not None else None)
         self._save_overrides()
         self._dirty.add(st.origin)
 
     def _save_overrides(self) -> None:
         if self.store is None:
             return
-        data = {str(o): st.override.to_json() for o, st in self.zones.items()
+        data = {str(o): st.override.to_json(self.wall_of) for o, st in self.zones.items()
                 if st.override is not None}
+        self._store("overrides not saved", self.store.save_overrides, data)
+
+    def _store(self, what: str, write: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Write to the state directory; a full or read-only one never stops serving."""
         try:
-            self.store.save_overrides(data)
+            write(*args, **kwargs)
         except OSError as exc:
-            log.error("overrides not saved: reason=%s", exc)
+            if self.store_error is None:
+                log.error("state directory: %s: reason=%s", what, exc)
+            self.store_error = f"{what}: {exc.strerror or exc}"
+        else:
+            self.store_error = None
 
     # ------------------------------------------------------ transitions
 
@@ -505,8 +601,10 @@ class Controller:
             mode = Mode.STALE
             reason += "; no emergency zone, serving the last good data"
         st.mode = mode
-        if mode is Mode.LIVE:
+        if mode.healthy:
             st.successes = 0
+        if previous is not None and previous.healthy and not mode.healthy:
+            st.damping.bounce(now, float(self.settings.flap_half_life))
         if previous is not mode:
             zone, _ = self.served_zone(st)
             self._event(st, before if previous is not None else None, st.effective, cause,
@@ -520,7 +618,8 @@ class Controller:
                serial_to: int | None = None, level: int = logging.INFO,
                **extra: Any) -> None:
         served = st.served
-        event = {"time": now_iso(now), "ts": now, "zone": str(st.origin), "kind": kind,
+        wall = self.wall_of(now)
+        event = {"time": now_iso(wall), "ts": wall, "zone": str(st.origin), "kind": kind,
                  "from": before.value if before else None, "to": after.value if after else None,
                  "cause": cause, "reason": reason,
                  "serial_from": serial_from if serial_from is not None
@@ -529,10 +628,7 @@ class Controller:
         st.last_event = event
         self.event_counts[(kind, cause)] = self.event_counts.get((kind, cause), 0) + 1
         if self.store is not None:
-            try:
-                self.store.append_event(event)
-            except OSError as exc:
-                log.error("event not written: reason=%s", exc)
+            self._store("event not written", self.store.append_event, event)
         log.log(level if kind != "rejected" else logging.WARNING,
                 "%s: zone=%s from=%s to=%s cause=%s reason=%s", kind, st.origin,
                 event["from"], event["to"], cause, reason)
@@ -549,8 +645,8 @@ class Controller:
             return st.emergency, Mode.EMERGENCY
         if good is None:
             return (st.emergency, Mode.EMERGENCY) if st.emergency is not None else (None, None)
-        if mode is Mode.LIVE:
-            return good.zone, Mode.LIVE
+        if mode.healthy:
+            return good.zone, mode
         cap = self.settings.stale_ttl_max
         if cap is None:
             return good.zone, Mode.STALE
@@ -567,7 +663,10 @@ class Controller:
             if st is None:
                 continue
             zone, mode = self.served_zone(st)
-            modes_changed |= st.served_mode is not mode
+            if st.served_mode is not mode:
+                modes_changed = True
+                if st.served_mode is not None:
+                    st.switches += 1
             st.served_mode = mode
             if zone is not st.served:
                 st.served = zone
@@ -582,37 +681,59 @@ class Controller:
 
     def status(self) -> dict[str, Any]:
         now = self.clock()
+        half_life = float(self.settings.flap_half_life)
         zones = []
         for origin, st in sorted(self.zones.items()):
             good = st.good
+            held = st.held
+            horizon = stale_seconds(self.settings.stale_for, good.soa_expire) if good else None
+            check = st.emergency_check
             zones.append({
                 "zone": str(origin),
                 "state": st.served_mode.value if st.served_mode else None,
                 "auto": st.mode.value if st.mode else None,
-                "forced": st.override.to_json() if st.override else None,
+                "forced": st.override.to_json(self.wall_of) if st.override else None,
                 "serial": st.served.serial if st.served is not None else None,
                 "backend": st.backend,
-                "healthy": st.mode is Mode.LIVE,
+                "healthy": st.mode is not None and st.mode.healthy,
                 "failures": st.failures,
                 "successes": st.successes,
+                "recover_needed": self.recover_needed(st, now),
                 "last_report_age": now - st.last_report_at if st.last_report_at else None,
                 "last_error": st.last_error,
                 "good_serial": good.zone.serial if good else None,
                 "good_age": now - good.confirmed_at if good else None,
+                "stale_for": horizon,
                 "expire_in": (good.confirmed_at + good.soa_expire - now)
                 if good and good.soa_expire else None,
                 "expired": st.expired,
                 "emergency_serial": st.emergency.serial if st.emergency is not None else None,
+                "protected": st.protected,
+                "unprotected": st.unprotected,
+                "emergency_check": check.to_json() if check is not None else None,
                 # DNSSEC: when the first signature of the data served now expires.
                 "signature_expiry": st.served.signature_expiry if st.served is not None
                 else None,
-                "rejected": {"serial": st.rejected.serial, "reason": st.rejected_reason}
-                if st.rejected is not None else None,
+                "signatures_expiring": st.signatures_expiring,
+                "held": {"serial": held.version.serial, "reason": held.reason,
+                         "for": now - held.since, "older": held.older}
+                if held is not None else None,
+                "rejected": {"serial": held.version.serial, "reason": held.reason}
+                if held is not None else None,
+                "damping": {"points": round(st.damping.now(now, half_life), 3),
+                            "episodes": st.damping.episodes,
+                            "factor": self.recover_needed(st, now)
+                            // self.settings.recover_after},
+                "switches": st.switches,
                 "why": st.last_event,
             })
-        return {"version": 1, "time": now_iso(now), "zones": zones,
+        stale_for = self.settings.stale_for
+        return {"version": 1, "time": now_iso(self.wall()), "zones": zones,
+                "state_dir_error": self.store_error,
                 "thresholds": {"fail_after": self.settings.fail_after,
                                "recover_after": self.settings.recover_after,
                                "probe_interval": self.settings.probe_interval,
                                "probe_timeout": self.settings.probe_timeout,
-                               "stale_for": self.settings.stale_for}}
+                               "stale_for": "expire" if stale_for < 0 else float(stale_for),
+                               "signature_margin": float(self.settings.signature_margin),
+                               "flap_half_life": half_life}}

@@ -190,7 +190,8 @@ class DrillManager:
                     if name not in run.first_failure and st.failures >= 1 \
                             and run.phase == "fault":
                         exact = st.failures == 1 and st.last_report_at is not None
-                        run.first_failure[name] = st.last_report_at if exact else now
+                        run.first_failure[name] = (controller.wall_of(st.last_report_at)
+                                                   if exact else now)
                         run.first_failure_exact[name] = exact
                     if run.phase == "recovering" and name not in run.recovered \
                             and st.served_mode is Mode.LIVE and st.override is None:

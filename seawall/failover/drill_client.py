@@ -51,7 +51,7 @@ class Probe:
     received: float | None = None
     sig: str | None = None
     verdict: str | None = None       # ok, wrong, lost
-    source: str | None = None        # live, stale, emergency (what the answer was)
+    source: str | None = None        # live, held, stale, emergency (what the answer was)
 
 
 @dataclass
@@ -109,9 +109,9 @@ def judge(probe: Probe, specs: list[dict[str, Any]], timeline: Timeline) -> None
     allowed = timeline.states_between(spec["zone"], probe.sent - SLACK, probe.received)
     versions = timeline.expected_between(probe.spec, spec["expect"], probe.sent - SLACK,
                                          probe.received)
-    matches = [s for s in ("live", "stale", "emergency")
+    matches = [s for s in ("live", "held", "stale", "emergency")
                if any(v.get(s) == probe.sig for v in versions)]
-    good = [s for s in ("emergency", "stale", "live") if s in allowed and s in matches]
+    good = [s for s in ("emergency", "stale", "held", "live") if s in allowed and s in matches]
     if good:
         probe.verdict, probe.source = "ok", good[0] if len(good) == 1 or not spec["distinct"] \
             else _latest(timeline, spec["zone"], probe.received, good)

@@ -26,7 +26,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-COLOURS = {"live": "#2e7d32", "stale": "#f9a825", "emergency": "#c62828",
+COLOURS = {"live": "#2e7d32", "held": "#1565c0", "stale": "#f9a825", "emergency": "#c62828",
            "wrong": "#6a1b9a", "lost": "#212121"}
 
 
@@ -109,7 +109,7 @@ def build_report(plan: dict[str, Any], record: dict[str, Any], probes: list[Any]
                          "source": "server"})
     timeline.sort(key=lambda item: item["t"])
     counts = {"sent": len(probes), "ok": 0, "wrong": 0, "lost": 0}
-    by_source = {"live": 0, "stale": 0, "emergency": 0}
+    by_source = {"live": 0, "held": 0, "stale": 0, "emergency": 0}
     for probe in probes:
         counts[probe.verdict or "lost"] += 1
         if probe.verdict == "ok" and probe.source in by_source:
@@ -240,7 +240,8 @@ def markdown(report: dict[str, Any], svg_name: str | None) -> str:
              f"| time to recover | {_s(measured['time_to_recover'])} |", "",
              f"Probes: {probes['sent']} sent, {probes['ok']} answered correctly, "
              f"{probes['wrong']} wrong, {probes['lost']} lost "
-             f"(live {probes['by_source']['live']}, stale {probes['by_source']['stale']}, "
+             f"(live {probes['by_source']['live']}, held {probes['by_source']['held']}, "
+             f"stale {probes['by_source']['stale']}, "
              f"emergency {probes['by_source']['emergency']}); names: "
              f"{', '.join(probes['qps_names'])}.", ""]
     if svg_name:

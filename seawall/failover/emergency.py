@@ -1,10 +1,21 @@
-"""Emergency zones: loaded and checked at start-up, kept built, ready to swap in.
+"""Emergency zones: loaded at start-up and on reload, checked against live, kept built.
 
-``emergency_dir/NAME.zone`` is the emergency version of zone ``NAME``. A
-broken emergency file is a start-up error, found on a calm day rather than
-during the disaster (like NSD's and Knot's checks at load time). A served
-zone without an emergency file is an error too when ``require_emergency``
-is on, else a warning.
+``emergency_dir/NAME.zone`` is the emergency version of zone ``NAME``. It is
+the data of last resort, so it is checked on a calm day rather than trusted
+blindly during the disaster (like NSD's and Knot's checks at load time),
+and compared with the live zone it stands in for:
+
+* the file loads and validates; signed, its signatures verify with its own
+  keys and none has expired (or expires within ``signature_margin``);
+* its apex NS RRset equals the live one (resolvers ask those servers);
+* it is signed when the live zone is, and one of its KSKs matches the DS the
+  parent holds for the live zone's KSKs (else validators see it as bogus);
+* drift: the share of live RRsets missing or different in it, and the age
+  of the file — reported, not refused: emergency data is older by design.
+
+Any of the first three makes the zone *unprotected*: reported loudly (status,
+metric, event, ``/readyz`` detail) while live data keeps serving, and never
+a reason to stop the server. ``seawall check`` still fails on them.
 
 The TTL policy lives here as well: in stale and emergency state the TTLs
 served can be capped (``emergency_ttl_max``, ``stale_ttl_max``) so that
@@ -15,6 +26,9 @@ which bounds negative caching too (RFC 2308 §5).
 from __future__ import annotations
 
 import logging
+import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.name
@@ -25,42 +39,97 @@ from ..zones.loader import load_directory
 from ..zones.model import Zone, build_zone
 from ..zones.problems import Location
 from ..zones.reader import Record
-from ..zones.signatures import check_dnssec
+from ..zones.signatures import check_dnssec, ds_digests, keeps_trust_chain
+from .guard import diff
+from .zonestate import EmergencyCheck
 
 log = logging.getLogger("seawall.failover")
 SOA = dns.rdatatype.SOA
+NS = dns.rdatatype.NS
 
 
 class EmergencyError(SeawallError):
     """An emergency zone is broken or missing; every reason is listed."""
 
 
-def load_emergency(directory: Path, *, strict: bool = True) -> dict[dns.name.Name, Zone]:
-    """Every emergency zone in ``directory``, built; EmergencyError if any is broken."""
+@dataclass
+class EmergencySet:
+    """What the emergency directory holds: good zones, and why the others are not."""
+
+    zones: dict[dns.name.Name, Zone] = field(default_factory=dict)
+    broken: dict[dns.name.Name, str] = field(default_factory=dict)
+    unnamed: list[str] = field(default_factory=list)    # files with no usable zone name
+    mtimes: dict[dns.name.Name, float] = field(default_factory=dict)
+
+
+def load_emergency(directory: Path, *, strict: bool = True) -> EmergencySet:
+    """Every emergency zone in ``directory``; a broken one is listed, never raised."""
+    out = EmergencySet()
     if not directory.is_dir():
-        return {}
-    zones: dict[dns.name.Name, Zone] = {}
-    problems = []
+        return out
     for loaded in load_directory(directory, strict=strict):
         for problem in loaded.problems:
             if not problem.is_error:
                 log.warning("emergency zone problem: %s", problem)
+        errors = [str(p) for p in loaded.errors]
         if loaded.ok and loaded.zone is not None:
             # A signed emergency zone must validate: signatures that verify with
             # its own keys, none expired, chains whole (DNSSEC through failover).
-            signed = [p for p in check_dnssec(loaded.zone, loaded.records) if p.is_error]
-            if signed:
-                problems += [str(p) for p in signed[:5]]
-            else:
-                zones[loaded.zone.origin] = loaded.zone
+            errors = [str(p) for p in check_dnssec(loaded.zone, loaded.records) if p.is_error]
+        elif not errors:
+            errors = [f"{loaded.path}: cannot be loaded"]
+        if loaded.origin is None:
+            out.unnamed += errors
+            log.error("emergency file ignored: file=%s reason=%s", loaded.path,
+                      "; ".join(errors))
+            continue
+        try:
+            out.mtimes[loaded.origin] = os.stat(loaded.path).st_mtime
+        except OSError:
+            pass
+        if errors:
+            shown = "; ".join(errors[:3]) + (f" (and {len(errors) - 3} more)"
+                                             if len(errors) > 3 else "")
+            out.broken[loaded.origin] = f"broken emergency file: {shown}"
+            log.error("emergency zone unusable: zone=%s reason=%s", loaded.origin, shown)
         else:
-            problems += [str(p) for p in loaded.errors] or [f"{loaded.path}: cannot be loaded"]
-    if problems:
-        raise EmergencyError("broken emergency zone(s):\n  " + "\n  ".join(problems))
-    for origin, zone in zones.items():
-        log.info("emergency zone ready: zone=%s serial=%d rrsets=%d",
-                 origin, zone.serial, zone.rrset_count)
-    return zones
+            assert loaded.zone is not None
+            out.zones[loaded.origin] = loaded.zone
+            log.info("emergency zone ready: zone=%s serial=%d rrsets=%d", loaded.origin,
+                     loaded.zone.serial, loaded.zone.rrset_count)
+    return out
+
+
+def compare(emergency: Zone | None, live: Zone | None, *, mtime: float | None = None,
+            margin: float = 3600.0, now: float | None = None,
+            broken: str | None = None) -> EmergencyCheck:
+    """How far ``emergency`` can stand in for ``live`` (None: not known yet)."""
+    now = time.time() if now is None else now
+    check = EmergencyCheck(age=now - mtime if mtime is not None else None)
+    if broken is not None:
+        check.problems.append(broken)
+        return check
+    if emergency is None:
+        check.problems.append("no emergency version")
+        return check
+    check.signature_expiry = emergency.signature_expiry
+    if emergency.is_signed and emergency.signature_expiry is not None \
+            and emergency.signature_expiry - now < margin:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(emergency.signature_expiry))
+        check.problems.append(f"its signatures expire at {when}")
+    if live is None:
+        return check
+    live_ns, emergency_ns = live.apex.get(NS), emergency.apex.get(NS)
+    if live_ns is not None and (emergency_ns is None or set(live_ns) != set(emergency_ns)):
+        check.problems.append("its apex NS RRset differs from the live zone's")
+    if live.is_signed and not emergency.is_signed:
+        check.problems.append("the live zone is signed, the emergency version is not")
+    elif live.is_signed and ds_digests(live) and not keeps_trust_chain(live, emergency):
+        check.problems.append("none of its KSKs matches the DS of the live zone's KSKs")
+    change = diff(live, emergency)
+    if change.before:
+        check.drift = (change.deleted + change.modified) / change.before
+    return check
 
 
 def cap_ttls(zone: Zone, cap: int | None) -> Zone:

@@ -1,11 +1,18 @@
 """The guard: every new version of a zone is judged before it is served.
 
-Bad data is a failure too (DESIGN principle 2). A version is rejected when
+Bad data is held, never served (DESIGN principle 2). A version is rejected when
 
 * it fails the checks of ``seawall check`` (the backend delivered no zone);
-* its SOA serial does not move forward in RFC 1982 serial arithmetic;
+* it removes the apex SOA or NS RRset, or empties or removes an RRset listed
+  in ``protect`` (one wiped record can take a service down: a single empty
+  A record is enough);
 * it deletes more than ``max_delete_ratio`` of the RRsets served now, or
-  changes (adds, deletes or modifies) more than ``max_change_ratio`` of them;
+  changes (deletes or modifies) more than ``max_change_ratio`` of them.
+  Additions are not changes: a zone may grow freely;
+* its content changed but its SOA serial did not ("bump the serial"), or
+  its serial is behind the served one in RFC 1982 arithmetic. Both apply
+  only to serials that mean an order: a content-hash serial (octoDNS YAML
+  without ``serial``) names a version, it does not rank it;
 * it is signed and its signatures have expired, or its KSKs no longer match
   the DS of the version served now (DNSSEC must stay valid through changes).
 
@@ -17,8 +24,10 @@ them. The SOA itself is left out of the counts: it changes every time.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import dns.name
 import dns.rdatatype
 import dns.rrset
 
@@ -27,6 +36,7 @@ from ..zones.model import Node, Zone
 from ..zones.signatures import earliest_expiry, keeps_trust_chain
 
 SOA = dns.rdatatype.SOA
+NS = dns.rdatatype.NS
 RRSIG = dns.rdatatype.RRSIG
 SERIAL_HALF = 2**31
 
@@ -35,6 +45,15 @@ SERIAL_HALF = 2**31
 class Limits:
     max_delete_ratio: float = 0.3
     max_change_ratio: float = 0.5
+    protect: frozenset[tuple[dns.name.Name, int]] = frozenset()
+
+    @classmethod
+    def of(cls, max_delete_ratio: float, max_change_ratio: float,
+           protect: Iterable[tuple[str, str]] = ()) -> Limits:
+        """Limits from configuration values; ``protect`` as (name, type mnemonic) pairs."""
+        return cls(max_delete_ratio, max_change_ratio,
+                   frozenset((dns.name.from_text(name), dns.rdatatype.from_text(rdtype))
+                             for name, rdtype in protect))
 
 
 @dataclass
@@ -49,7 +68,12 @@ class Diff:
 
     @property
     def changed(self) -> int:
-        return self.added + self.deleted + self.modified
+        """Deleted or modified RRsets: what a version takes away from the served one."""
+        return self.deleted + self.modified
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.deleted or self.modified)
 
 
 @dataclass
@@ -58,6 +82,7 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
     diff: Diff | None = None
     unchanged: bool = False   # same serial, same data: nothing new (a touched file)
+    older: bool = False       # its serial is behind the served one: older data
 
     @property
     def reason(self) -> str:
@@ -92,16 +117,23 @@ def judge(current: Zone | None, version: Version, limits: Limits) -> Verdict:
         shown = "; ".join(str(p) for p in errors[:3])
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         return Verdict(False, [f"fails validation with {len(errors)} error(s): {shown}{more}"])
-    reasons = _dnssec_reasons(current, new)
+    reasons = _dnssec_reasons(current, new) + _apex_reasons(new)
     if current is None:
         return Verdict(not reasons, reasons)
+    reasons += _protected_reasons(current, new, limits.protect)
     change = diff(current, new)
-    if new.serial == current.serial and not change.changed and new.soa == current.soa:
+    if new.serial == current.serial and not change.any and new.soa == current.soa:
         return Verdict(not reasons, reasons, diff=change, unchanged=not reasons)
-    if not serial_gt(new.serial, current.serial):
-        how = "is the same as" if new.serial == current.serial else "is not after"
-        reasons.append(f"serial {new.serial} {how} the served serial {current.serial} "
-                       "(RFC 1982)")
+    older = False
+    if version.serial_ordered:
+        if new.serial == current.serial:
+            reasons.append(f"the content changed (+{change.added} -{change.deleted} "
+                           f"~{change.modified} RRsets) but the serial {new.serial} did not: "
+                           "bump the serial")
+        elif not serial_gt(new.serial, current.serial):
+            older = True
+            reasons.append(f"serial {new.serial} is older than the served serial "
+                           f"{current.serial} (RFC 1982)")
     if change.before:
         ratio = change.deleted / change.before
         if ratio > limits.max_delete_ratio:
@@ -110,9 +142,39 @@ def judge(current: Zone | None, version: Version, limits: Limits) -> Verdict:
         ratio = change.changed / change.before
         if ratio > limits.max_change_ratio:
             reasons.append(f"would change {change.changed} of {change.before} RRsets "
-                           f"(+{change.added} -{change.deleted} ~{change.modified}: "
+                           f"(-{change.deleted} ~{change.modified}: "
                            f"{ratio:.0%} > {limits.max_change_ratio:.0%})")
-    return Verdict(not reasons, reasons, change)
+    return Verdict(not reasons, reasons, change, older=older)
+
+
+def _apex_reasons(new: Zone) -> list[str]:
+    """A zone without its apex NS RRset is unreachable (RFC 1034 §4.2.1): never take it."""
+    ns = new.apex.rrsets.get(NS)
+    if ns is None or len(ns) == 0:
+        return ["it has no NS RRset at the apex (apex SOA and NS can never be removed)"]
+    return []
+
+
+def _protected_reasons(current: Zone, new: Zone,
+                       protect: frozenset[tuple[dns.name.Name, int]]) -> list[str]:
+    """RRsets listed in ``protect`` that the served version has and ``new`` removes or empties."""
+    reasons = []
+    for name, rdtype in sorted(protect):
+        if not name.is_subdomain(current.origin):
+            continue
+        had = _rrset_at(current, name, rdtype)
+        if had is None or len(had) == 0:
+            continue
+        has = _rrset_at(new, name, rdtype)
+        if has is None or len(has) == 0:
+            reasons.append(f"it removes the protected RRset {name} "
+                           f"{dns.rdatatype.to_text(rdtype)} ({len(had)} record(s) served now)")
+    return reasons
+
+
+def _rrset_at(zone: Zone, name: dns.name.Name, rdtype: int) -> dns.rrset.RRset | None:
+    node = zone.find_node(name)
+    return node.get(rdtype) if node is not None else None
 
 
 def _dnssec_reasons(current: Zone | None, new: Zone, now: float | None = None) -> list[str]:

@@ -1,12 +1,15 @@
 """The asyncio side of failover: start-up, probe loops, timers, NOTIFY routing.
 
-Start-up (cold start, DESIGN principle 1): emergency zones are loaded and
-checked first (a broken one stops the start); the last good snapshots and
-forced states are read from the state directory; every backend is asked
-once, remote ones for at most ``startup_wait``; zones that got no answer
-start on their last good data if it is younger than ``stale_for``, else on
-their emergency version. Then each backend is probed every
-``probe_interval`` and the controller ticks once a second.
+Start-up (cold start, DESIGN principle 1): the state directory is locked
+(a second server on it refuses to start, naming the first); emergency zones
+are loaded and checked (a broken one makes its zone unprotected, it does not
+stop the start); the last good snapshots whose checksums match and the
+forced states are read; every backend is asked once, remote ones for at
+most ``startup_wait``; zones that got no answer start on their last good
+data if it is younger than ``stale_for``, else on their emergency version.
+Then each backend is probed every ``probe_interval``, the controller ticks
+twice a second, and every ``RECHECK_EVERY`` the emergency versions are
+compared with live again. SIGHUP (``reload``) re-reads the emergency files too.
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import dns.exception
 import dns.name
 
 from ..backends.base import Backend, Fault, Report
 from ..config import Config
 from ..errors import SeawallError
+from ..zones.model import Zone
 from .controller import ControlError, Controller, Publish
-from .emergency import load_emergency
-from .store import StateStore
+from .emergency import EmergencySet, compare, load_emergency
+from .store import StateDirBusy, StateStore
+
+RECHECK_EVERY = 60.0     # seconds between comparisons of emergency and live versions
 
 log = logging.getLogger("seawall.failover")
 
@@ -44,18 +51,30 @@ class FailoverService:
         # backend that reports a zone; another backend's reports for it are ignored.
         self._owner: dict[dns.name.Name, str] = {}
         self._warned: set[tuple[dns.name.Name, str]] = set()
+        # The emergency versions as loaded (before TTL caps), to compare with live data.
+        self._emergency = EmergencySet()
+        self._emergency_reload: asyncio.Task | None = None
         for backend in self.backends:
             for origin in backend.declared_zones():
                 self._owner.setdefault(origin, backend.describe())
 
     async def start(self) -> None:
-        """Everything up to serving: emergency, snapshots, first look at every backend."""
-        self.store.prepare()
-        emergency = load_emergency(self.config.path(self.config.emergency_dir),
-                                   strict=self.config.semantic_checks)
+        """Everything up to serving: lock, emergency, snapshots, first look at every backend."""
+        store = self.store
+        try:
+            store.prepare()
+            store.lock()
+        except StateDirBusy:
+            raise
+        except OSError as exc:
+            # Serving matters more than remembering: run, and say what is lost.
+            log.error("state directory unusable: dir=%s reason=%s; serving without "
+                      "snapshots, overrides or events", store.directory, exc)
+            self.controller.store_error = f"unusable: {exc}"
         controller = self.controller
-        controller.add_emergency(emergency)
-        controller.restore(self.store.load_snapshots(), self.store.load_overrides())
+        self._emergency = await asyncio.to_thread(self._load_emergency)
+        controller.add_emergency(self._emergency.zones)
+        controller.restore(store.load_snapshots(), store.load_overrides())
         for backend in self.backends:
             for origin in backend.declared_zones():
                 controller.state(origin).backend = backend.describe()
@@ -67,6 +86,9 @@ class FailoverService:
             owned = {origin for b in self.backends for origin in b.declared_zones()}
             owned |= {r.origin for reports in results for r in reports}
             controller.drop_orphans(owned)
+        for what, why in store.ignored:
+            self._note_ignored(what, why)
+        await self.recheck_emergency()
         missing = controller.check_protected(self.settings.require_emergency)
         if missing and self.settings.require_emergency:
             raise SeawallError(f"no emergency zone in {self.config.emergency_dir} for: "
@@ -80,6 +102,68 @@ class FailoverService:
             self._wake[backend.name] = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._probe_loop(backend)))
         self._tasks.append(asyncio.create_task(self._tick_loop()))
+        self._tasks.append(asyncio.create_task(self._recheck_loop()))
+
+    def _load_emergency(self) -> EmergencySet:
+        return load_emergency(self.config.path(self.config.emergency_dir),
+                              strict=self.config.semantic_checks)
+
+    def _note_ignored(self, what: str, why: str) -> None:
+        """A snapshot not used at start-up: an event on its zone (or a log line)."""
+        try:
+            origin = dns.name.from_text(what)
+        except dns.exception.DNSException:
+            origin = None
+        if origin is not None and origin in self.controller.zones:
+            self.controller.note(origin, "startup", f"last good snapshot ignored: {why}",
+                                 kind="snapshot-ignored")
+        else:
+            log.error("snapshot ignored: %s: %s", what, why)
+
+    async def recheck_emergency(self) -> None:
+        """Compare every emergency version with its live zone (unprotected if it fails)."""
+        controller = self.controller
+        margin = float(self.settings.signature_margin)
+        emergency = self._emergency
+        pairs: list[tuple[dns.name.Name, Zone | None, Zone | None]] = []
+        for origin, st in controller.zones.items():
+            if origin in emergency.zones or origin in emergency.broken:
+                pairs.append((origin, emergency.zones.get(origin),
+                              st.good.zone if st.good is not None else None))
+
+        def check_all() -> list:
+            return [(origin, compare(zone, live, mtime=emergency.mtimes.get(origin),
+                                     margin=margin, broken=emergency.broken.get(origin)
+                                     if zone is None else None))
+                    for origin, zone, live in pairs]
+
+        for origin, check in await asyncio.to_thread(check_all):
+            controller.set_emergency_check(origin, check)
+
+    async def reload_emergency(self) -> None:
+        """Read the emergency directory again: new, changed and removed files take effect.
+
+        A file that turned broken does not replace the version loaded before it
+        (bad data never replaces good data): the event says so, and the zone
+        stays protected by the earlier version.
+        """
+        fresh = await asyncio.to_thread(self._load_emergency)
+        controller = self.controller
+        previous = self._emergency
+        for origin, why in fresh.broken.items():
+            if origin in previous.zones:
+                fresh.zones[origin] = previous.zones[origin]
+                fresh.mtimes[origin] = previous.mtimes.get(origin, 0.0)
+                controller.note(origin, "backend", f"{why}; keeping the emergency version "
+                                                   "loaded before", kind="unprotected")
+        changed = {o: z for o, z in fresh.zones.items() if previous.zones.get(o) is not z}
+        self._emergency = fresh
+        if changed:
+            controller.add_emergency(changed)
+            controller.flush()
+        for origin in set(previous.zones) - set(fresh.zones) - set(fresh.broken):
+            controller.remove_emergency(origin, "the emergency file was removed")
+        await self.recheck_emergency()
 
     async def _first_check(self, backend: Backend) -> list[Report]:
         try:
@@ -146,6 +230,14 @@ class FailoverService:
             except asyncio.TimeoutError:
                 pass
 
+    async def _recheck_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RECHECK_EVERY)
+            try:
+                await self.recheck_emergency()
+            except Exception:
+                log.exception("emergency check crashed")
+
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(min(0.5, float(self.settings.probe_interval)))
@@ -171,6 +263,9 @@ class FailoverService:
         busy = [b.describe() for b in targets if b.faults.current is not None]
         if busy:
             raise ControlError(f"a fault is already injected into {', '.join(busy)}")
+        if fault.until is not None:
+            # The deadline runs on the monotonic clock: a wall-clock step cannot stretch it.
+            fault.deadline = time.monotonic() + max(0.0, fault.until - time.time())
         for backend in targets:
             backend.faults.inject(fault)
             self._note_fault(backend, fault, f"fault injected: {fault.kind} ({reason})")
@@ -187,10 +282,10 @@ class FailoverService:
         return cleared
 
     def _expire_faults(self) -> None:
-        now = time.time()
+        now = time.monotonic()
         for backend in self.backends:
             fault = backend.faults.current
-            if fault is not None and fault.until is not None and now >= fault.until:
+            if fault is not None and fault.deadline is not None and now >= fault.deadline:
                 backend.faults.clear()
                 self._note_fault(backend, fault, f"fault removed at its deadline: {fault.kind}")
 
@@ -201,9 +296,18 @@ class FailoverService:
                 self.controller.note(origin, "drill", reason, kind="fault")
 
     def reload(self) -> None:
-        """Look at every backend now (SIGHUP, ``seawall reload``)."""
+        """Look at every backend and the emergency files now (SIGHUP, ``seawall reload``)."""
         for event in self._wake.values():
             event.set()
+        if self._emergency_reload is None or self._emergency_reload.done():
+            self._emergency_reload = asyncio.get_running_loop().create_task(
+                self._reload_emergency_logged())
+
+    async def _reload_emergency_logged(self) -> None:
+        try:
+            await self.reload_emergency()
+        except Exception:
+            log.exception("emergency reload crashed; the versions loaded before stay")
 
     def backend_for(self, origin: dns.name.Name) -> Backend | None:
         owner = self._owner.get(origin)
@@ -220,6 +324,8 @@ class FailoverService:
         return status
 
     async def stop(self) -> None:
+        if self._emergency_reload is not None:
+            self._tasks.append(self._emergency_reload)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -227,3 +333,4 @@ class FailoverService:
         for backend in self.backends:
             await backend.stop()
         await asyncio.to_thread(self.store.flush)
+        self.store.unlock()

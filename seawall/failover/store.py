@@ -1,22 +1,39 @@
-"""The state directory: last good snapshots, forced overrides, the event log.
+"""The state directory: last good snapshots, forced overrides, the event log, the lock.
 
 Layout of ``state_dir`` (default ``.seawall``)::
 
+    lock                      held (flock) by the one server using the directory; its pid
     snapshots/NAME.zone       the last good version of each zone (master file)
-    snapshots/NAME.json       when it was fetched and last confirmed, from where
+    snapshots/NAME.json       its serial and SHA-256, when fetched and last confirmed, from where
     overrides.json            forced states, which survive a restart
     events.jsonl              one JSON object per transition, with its reason
     events.jsonl.1 .. .5      older events (rotated at 10 MiB: the log is bounded)
 
-Every file is replaced atomically (write, fsync, rename), so a crash leaves
-the old version or the new one, never half of either.
+Safety, because the server may start as root (threat model in the README):
+
+* File names come from :func:`safe_name`: a plain hostname as is, anything
+  else as a digest, so no zone name can reach outside ``snapshots/``.
+* Every file is opened relative to a directory descriptor with
+  ``O_NOFOLLOW``, and the directories themselves with ``O_NOFOLLOW |
+  O_DIRECTORY``: a symbolic link planted in the state directory is refused,
+  never followed. Files are created mode 0600.
+* Every file is replaced atomically (write, fsync, rename), so a crash leaves
+  the old version or the new one; a snapshot whose checksum or serial does
+  not match its metadata (torn, truncated, edited) is ignored, with a reason
+  in :attr:`StateStore.ignored`.
+* A write that fails (disk full, read-only) raises OSError to the caller,
+  which reports it and keeps serving.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import logging
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +43,7 @@ from typing import Any
 import dns.exception
 import dns.name
 
+from ..errors import SeawallError
 from ..zones.loader import load_zone_file
 from ..zones.model import Zone
 
@@ -33,6 +51,29 @@ log = logging.getLogger("seawall.failover")
 EVENTS_MAX_BYTES = 10 << 20
 """events.jsonl is rotated past this size; EVENTS_KEEP older files are kept."""
 EVENTS_KEEP = 5
+SNAPSHOT_FORMAT = 2
+MAX_META_BYTES = 64 << 10
+_PLAIN = re.compile(r"[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class StateDirBusy(SeawallError):
+    """Another server holds the state directory's lock."""
+
+
+def safe_name(origin: dns.name.Name) -> str:
+    """A file name for ``origin`` that cannot leave its directory.
+
+    A plain hostname (letters, digits, ``-``, ``_``) is used as is, lowercased;
+    any other name — escapes, slashes, dots of its own — becomes ``=`` and the
+    SHA-256 of its wire form, which no hostname can spell.
+    """
+    text = origin.to_text(omit_final_dot=True).lower()
+    if origin == dns.name.root:
+        return "root"
+    if _PLAIN.fullmatch(text) and len(text) <= 200:
+        return text
+    return "=" + hashlib.sha256(origin.canonicalize().to_wire()).hexdigest()
 
 
 @dataclass
@@ -40,8 +81,8 @@ class Snapshot:
     """A persisted last good version of a zone."""
 
     zone: Zone
-    fetched_at: float
-    confirmed_at: float
+    fetched_at: float      # wall clock
+    confirmed_at: float    # wall clock
     source: str
     tag: str
 
@@ -58,15 +99,55 @@ class StateStore:
         self.snapshots = directory / "snapshots"
         self.events_path = directory / "events.jsonl"
         self.overrides_path = directory / "overrides.json"
+        self.error: str | None = None          # the last write that failed, until one succeeds
+        self.ignored: list[tuple[str, str]] = []   # (zone or file, why) of snapshots not used
+        self._lock_fd: int | None = None
 
     def prepare(self) -> None:
-        self.snapshots.mkdir(parents=True, exist_ok=True)
+        """Create the directories (mode 0700); never through a symbolic link."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        top = self._dir_fd()
+        try:
+            try:
+                os.mkdir("snapshots", 0o700, dir_fd=top)
+            except FileExistsError:
+                pass
+            os.close(os.open("snapshots", _DIR_FLAGS, dir_fd=top))
+        except OSError as exc:
+            raise OSError(exc.errno, f"{self.snapshots}: {_why(exc)}") from None
+        finally:
+            os.close(top)
+
+    # ----------------------------------------------------------------- lock
+
+    def lock(self) -> None:
+        """Take the directory for this server; StateDirBusy names the holder if taken."""
+        top = self._dir_fd()
+        try:
+            fd = os.open("lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=top)
+        finally:
+            os.close(top)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise StateDirBusy(f"state directory {self.directory} is in use by another "
+                                   f"seawall server (pid {holder}); give each server a "
+                                   "state_dir of its own") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # ------------------------------------------------------------ snapshots
-
-    def _zone_path(self, origin: dns.name.Name) -> Path:
-        name = origin.to_text(omit_final_dot=True) or "root"
-        return self.snapshots / f"{name}.zone"
 
     def save_snapshot(self, zone: Zone, *, fetched_at: float, confirmed_at: float,
                       source: str, tag: str) -> None:
@@ -81,22 +162,28 @@ class StateStore:
         if self._writer is not None:
             self._writer.submit(lambda: None).result()
 
-    @staticmethod
-    def _logged(fn, *args) -> None:
+    def _logged(self, fn, *args) -> None:
         try:
             fn(*args)
         except OSError as exc:
-            log.error("snapshot not written: reason=%s", exc)
+            if self.error is None:
+                log.error("state directory: not written: reason=%s", exc)
+            self.error = f"not written: {exc}"
+        else:
+            self.error = None
 
     def _save_snapshot(self, zone: Zone, fetched_at: float, confirmed_at: float,
                        source: str, tag: str) -> None:
-        path = self._zone_path(zone.origin)
         lines = [f"; last good version of {zone.origin} serial {zone.serial} from {source}",
                  f"$ORIGIN {zone.origin.to_text()}"]
         for rrset in zone.rrsets():
             lines.append(rrset.to_text(origin=None, relativize=False))
-        _write_atomic(path, "\n".join(lines) + "\n")
-        self._touch(zone.origin, fetched_at, confirmed_at, source, tag, zone.serial)
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        name = safe_name(zone.origin)
+        with self._snapshots_fd() as dfd:
+            _write_atomic(dfd, f"{name}.zone", data)
+            self._write_meta(dfd, zone.origin, fetched_at, confirmed_at, source, tag,
+                             zone.serial, hashlib.sha256(data).hexdigest())
 
     def touch_snapshot(self, origin: dns.name.Name, *, fetched_at: float, confirmed_at: float,
                        source: str, tag: str, serial: int) -> None:
@@ -108,31 +195,79 @@ class StateStore:
 
     def _touch(self, origin: dns.name.Name, fetched_at: float, confirmed_at: float,
                source: str, tag: str, serial: int) -> None:
-        meta = {"zone": origin.to_text(), "serial": serial, "fetched_at": fetched_at,
-                "confirmed_at": confirmed_at, "source": source, "tag": tag}
-        _write_atomic(self._zone_path(origin).with_suffix(".json"), json.dumps(meta))
+        with self._snapshots_fd() as dfd:
+            meta = _read_json(dfd, f"{safe_name(origin)}.json")
+            if not isinstance(meta, dict) or meta.get("serial") != serial:
+                return   # no snapshot of this version (yet): nothing to confirm
+            self._write_meta(dfd, origin, fetched_at, confirmed_at, source, tag, serial,
+                             str(meta.get("sha256", "")))
+
+    @staticmethod
+    def _write_meta(dfd: int, origin: dns.name.Name, fetched_at: float, confirmed_at: float,
+                    source: str, tag: str, serial: int, digest: str) -> None:
+        meta = {"format": SNAPSHOT_FORMAT, "zone": origin.to_text(), "serial": serial,
+                "sha256": digest, "fetched_at": fetched_at, "confirmed_at": confirmed_at,
+                "source": source, "tag": tag}
+        _write_atomic(dfd, f"{safe_name(origin)}.json", json.dumps(meta).encode())
 
     def load_snapshots(self) -> dict[dns.name.Name, Snapshot]:
+        """Every snapshot whose checksum and serial match; the others go to ``ignored``."""
         out: dict[dns.name.Name, Snapshot] = {}
-        if not self.snapshots.is_dir():
+        self.ignored = []
+        try:
+            handle = self._snapshots_fd()
+        except OSError as exc:
+            self._ignore(str(self.snapshots), _why(exc))
             return out
-        for meta_path in sorted(self.snapshots.glob("*.json")):
-            zone_path = meta_path.with_suffix(".zone")
-            try:
-                meta = json.loads(meta_path.read_text())
-                origin = dns.name.from_text(meta["zone"])
-            except (OSError, ValueError, KeyError, dns.exception.DNSException) as exc:
-                log.error("snapshot skipped: file=%s reason=%s", meta_path, exc)
-                continue
-            loaded = load_zone_file(zone_path, origin, strict=False)
-            if not loaded.ok or loaded.zone is None:
-                log.error("snapshot skipped: file=%s reason=%s", zone_path,
-                          "; ".join(map(str, loaded.errors)) or "cannot load")
-                continue
-            out[origin] = Snapshot(loaded.zone, float(meta.get("fetched_at", 0)),
-                                   float(meta.get("confirmed_at", 0)),
-                                   str(meta.get("source", "")), str(meta.get("tag", "")))
+        with handle as dfd:
+            for entry in sorted(os.listdir(dfd)):
+                if entry.endswith(".json") and not entry.startswith("."):
+                    snap = self._load_one(dfd, entry)
+                    if snap is not None:
+                        out[snap.zone.origin] = snap
         return out
+
+    def _load_one(self, dfd: int, meta_name: str) -> Snapshot | None:
+        shown = str(self.snapshots / meta_name)
+        try:
+            meta = _read_json(dfd, meta_name)
+            origin = dns.name.from_text(meta["zone"])
+            if meta_name != f"{safe_name(origin)}.json":
+                raise ValueError(f"names zone {origin}, which is not its file")
+            if meta.get("format") != SNAPSHOT_FORMAT or "sha256" not in meta:
+                raise ValueError("no checksum (an older format)")
+        except (OSError, ValueError, KeyError, TypeError, dns.exception.DNSException) as exc:
+            self._ignore(shown, _why(exc) if isinstance(exc, OSError) else str(exc))
+            return None
+        zone_name = f"{safe_name(origin)}.zone"
+        try:
+            fd = os.open(zone_name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            self._ignore(str(origin), f"{zone_name}: {_why(exc)}")
+            return None
+        if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+            self._ignore(str(origin), f"{zone_name}: checksum mismatch (torn, truncated or "
+                                      "edited)")
+            return None
+        # Read again by name, confined to the snapshots directory (no link leads out).
+        loaded = load_zone_file(self.snapshots / zone_name, origin, strict=False,
+                                include_root=self.snapshots)
+        if not loaded.ok or loaded.zone is None:
+            self._ignore(str(origin), "; ".join(map(str, loaded.errors)) or "cannot load")
+            return None
+        if loaded.zone.serial != meta.get("serial"):
+            self._ignore(str(origin), f"serial {loaded.zone.serial} is not the recorded "
+                                      f"{meta.get('serial')}")
+            return None
+        return Snapshot(loaded.zone, float(meta.get("fetched_at", 0)),
+                        float(meta.get("confirmed_at", 0)),
+                        str(meta.get("source", "")), str(meta.get("tag", "")))
+
+    def _ignore(self, what: str, why: str) -> None:
+        log.error("snapshot ignored: zone=%s reason=%s", what, why)
+        self.ignored.append((what, why))
 
     def drop_snapshot(self, origin: dns.name.Name) -> None:
         if self._writer is not None:
@@ -141,52 +276,73 @@ class StateStore:
             self._drop(origin)
 
     def _drop(self, origin: dns.name.Name) -> None:
-        for suffix in (".zone", ".json"):
-            try:
-                self._zone_path(origin).with_suffix(suffix).unlink()
-            except FileNotFoundError:
-                pass
+        with self._snapshots_fd() as dfd:
+            for suffix in (".json", ".zone"):
+                try:
+                    os.unlink(f"{safe_name(origin)}{suffix}", dir_fd=dfd)
+                except FileNotFoundError:
+                    pass
 
     # ------------------------------------------------------------ overrides
 
     def load_overrides(self) -> dict[str, dict[str, Any]]:
         try:
-            data = json.loads(self.overrides_path.read_text())
+            top = self._dir_fd()
+        except OSError:
+            return {}
+        try:
+            data = _read_json(top, "overrides.json")
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
             log.error("overrides ignored: file=%s reason=%s", self.overrides_path, exc)
             return {}
-        return data.get("zones", {}) if isinstance(data, dict) else {}
+        finally:
+            os.close(top)
+        zones = data.get("zones", {}) if isinstance(data, dict) else {}
+        return zones if isinstance(zones, dict) else {}
 
     def save_overrides(self, overrides: dict[str, dict[str, Any]]) -> None:
-        _write_atomic(self.overrides_path, json.dumps({"version": 1, "zones": overrides},
-                                                      indent=1, sort_keys=True))
+        top = self._dir_fd()
+        try:
+            _write_atomic(top, "overrides.json",
+                          json.dumps({"version": 1, "zones": overrides}, indent=1,
+                                     sort_keys=True).encode())
+        finally:
+            os.close(top)
 
     # --------------------------------------------------------------- events
 
     def append_event(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, sort_keys=True) + "\n"
-        self._rotate_if_full()
-        with open(self.events_path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        line = (json.dumps(event, sort_keys=True) + "\n").encode("utf-8")
+        top = self._dir_fd()
+        try:
+            self._rotate_if_full(top)
+            fd = os.open("events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600, dir_fd=top)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(top)
 
-    def _rotate_if_full(self) -> None:
+    def _rotate_if_full(self, top: int) -> None:
         """Keep the event log bounded: events.jsonl.1 .. .N hold the older events."""
         try:
-            if self.events_path.stat().st_size < EVENTS_MAX_BYTES:
+            if os.stat("events.jsonl", dir_fd=top, follow_symlinks=False).st_size \
+                    < EVENTS_MAX_BYTES:
                 return
         except FileNotFoundError:
             return
-        def numbered(index: int) -> Path:
-            return self.events_path.with_name(f"{self.events_path.name}.{index}")
-
         for index in range(EVENTS_KEEP - 1, 0, -1):
-            if numbered(index).exists():
-                os.replace(numbered(index), numbered(index + 1))
-        os.replace(self.events_path, numbered(1))
+            try:
+                os.replace(f"events.jsonl.{index}", f"events.jsonl.{index + 1}",
+                           src_dir_fd=top, dst_dir_fd=top)
+            except FileNotFoundError:
+                pass
+        os.replace("events.jsonl", "events.jsonl.1", src_dir_fd=top, dst_dir_fd=top)
 
     def event_files(self) -> list[Path]:
         """The event log files, oldest first."""
@@ -199,14 +355,18 @@ class StateStore:
         lines: list[str] = []
         for path in self.event_files():
             try:
-                lines += path.read_text(encoding="utf-8").splitlines()
-            except FileNotFoundError:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
                 continue
+            with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as handle:
+                lines += handle.read().splitlines()
         events = []
         for line in lines:
             try:
                 event = json.loads(line)
             except ValueError:
+                continue
+            if not isinstance(event, dict):
                 continue
             if since is not None and event.get("ts", 0) < since:
                 continue
@@ -215,22 +375,71 @@ class StateStore:
             events.append(event)
         return events
 
+    # ---------------------------------------------------------- directories
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    def _dir_fd(self) -> int:
+        """The state directory itself (the operator's choice: a link to it is fine)."""
+        return os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def _snapshots_fd(self) -> _Fd:
+        top = self._dir_fd()
+        try:
+            return _Fd(os.open("snapshots", _DIR_FLAGS, dir_fd=top))
+        except OSError as exc:
+            raise OSError(exc.errno, f"{self.snapshots}: {_why(exc)}") from None
+        finally:
+            os.close(top)
+
+
+class _Fd:
+    """A directory descriptor closed at the end of a ``with`` block."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> int:
+        return self.fd
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return "is a symbolic link or not a directory (refused: never followed)"
+    return exc.strerror or str(exc)
+
+
+def _read_json(dfd: int, name: str) -> Any:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_META_BYTES + 1)
+    if len(data) > MAX_META_BYTES:
+        raise ValueError(f"{name} is larger than {MAX_META_BYTES} bytes")
+    return json.loads(data)
+
+
+def _write_atomic(dfd: int, name: str, data: bytes) -> None:
+    """Write ``name`` in directory ``dfd`` atomically (new file, fsync, rename, fsync dir)."""
+    tmp = f".{name}.{os.getpid()}.tmp"
     try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
+        os.unlink(tmp, dir_fd=dfd)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600, dir_fd=dfd)
     try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
-    finally:
+    except OSError:
         os.close(fd)
+        os.unlink(tmp, dir_fd=dfd)
+        raise
+    os.close(fd)
+    os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    os.fsync(dfd)
 
 
 def now_iso(ts: float | None = None) -> str:

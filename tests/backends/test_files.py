@@ -1,8 +1,9 @@
 """The files backend under the controller, end to end with a real server process.
 
-A zone file that breaks keeps the last good zone answering and writes an
-event; fixing it brings the new data; a wiped zone is rejected by the guard;
-an emergency file that does not load stops the start.
+A zone file that breaks is held: the last good zone keeps answering and an
+event says why; fixing it brings the new data; a wiped zone is held by the
+guard; an emergency file that does not load makes its zone unprotected, it
+does not stop the start.
 """
 
 from __future__ import annotations
@@ -66,28 +67,42 @@ def test_broken_file_keeps_last_good_then_fix_brings_new_data(tmp_path):
         assert "CNAME at www.example.com. beside other data" in rejected[0]["reason"]
         assert "zones/example.com.zone:" in rejected[0]["reason"]
         assert www(server) == "192.0.2.80" and soa_serial(server) == 2026112701
-        # the file stays broken: after fail_after looks the zone is stale, same answers
-        assert wait_for(lambda: [e for e in events(state) if e["to"] == "stale"])
+        # the file stays broken: the zone is held, same answers, and never more than held
+        assert wait_for(lambda: [e for e in events(state) if e["to"] == "held"])
+        time.sleep(1.5)   # well over fail_after × probe_interval
         assert www(server) == "192.0.2.80"
         path.write_text(bump(good, 2026112703).replace("192.0.2.80", "192.0.2.81"))
         assert wait_for(lambda: www(server) == "192.0.2.81"), server.output()
         assert soa_serial(server) == 2026112703
         assert wait_for(lambda: [e for e in events(state) if e["to"] == "live"
-                                 and e["from"] == "stale"])
+                                 and e["from"] == "held"])
         moves = [(e["from"], e["to"]) for e in events(state) if e["kind"] == "transition"]
-        assert moves == [(None, "live"), ("live", "stale"), ("stale", "live")]
+        assert moves == [(None, "live"), ("live", "held"), ("held", "live")]
     finally:
         server.stop()
 
 
-def test_broken_file_goes_to_emergency_when_stale_for_is_zero(tmp_path):
-    server, zones, state = serve(tmp_path)
+def test_broken_file_is_held_even_when_stale_for_is_zero(tmp_path):
+    """Bad data is no backend failure: it never leads to emergency by itself."""
+    server, zones, state = serve(tmp_path, stale_for="0s")
     try:
         path = zones / "example.com.zone"
-        path.write_text(path.read_text() + "this is not a record\n")
+        good = path.read_text()
+        path.write_text(good + "this is not a record\n")
+        assert wait_for(lambda: [e for e in events(state) if e["to"] == "held"]), \
+            server.output()
+        answers = set()
+        for _ in range(20):      # 2 s: ten probes, over three times fail_after
+            answers.add(www(server))
+            time.sleep(0.1)
+        assert answers == {"192.0.2.80"}
+        assert not [e for e in events(state) if e["to"] == "emergency"]
+        # the backend really failing is what leads to emergency (stale_for: 0s)
+        path.unlink()
         assert wait_for(lambda: www(server) == "192.0.2.99"), server.output()
         switch = [e for e in events(state) if e["to"] == "emergency"][0]
         assert "3 consecutive failures" in switch["reason"]
+        assert "zone file is missing" in switch["reason"]
         # emergency TTLs are capped (emergency_ttl_max: 300)
         assert ask(server.addr, f"www.{ZONE}").answer[0].ttl <= 300
         require_tool("dig")
@@ -117,7 +132,26 @@ def test_wiped_zone_is_rejected_by_the_guard(tmp_path):
 
 
 def test_vanished_directory_is_a_failure_not_an_empty_server(tmp_path):
+    """The default stale_for (the SOA EXPIRE): a vanished checkout serves the last good data."""
     server, zones, state = serve(tmp_path)
+    try:
+        moved = tmp_path / "moved"
+        zones.rename(moved)
+        stale = wait_for(lambda: [e for e in events(state) if e["to"] == "stale"])
+        assert stale, server.output()
+        assert "cannot list" in stale[0]["reason"]
+        assert www(server) == "192.0.2.80"
+        assert not [e for e in events(state) if e["to"] == "emergency"]
+        moved.rename(zones)
+        assert wait_for(lambda: [e for e in events(state) if e["from"] == "stale"
+                                 and e["to"] == "live"]), server.output()
+        assert www(server) == "192.0.2.80"
+    finally:
+        server.stop()
+
+
+def test_vanished_directory_with_stale_for_zero_is_emergency(tmp_path):
+    server, zones, state = serve(tmp_path, stale_for="0s")
     try:
         moved = tmp_path / "moved"
         zones.rename(moved)
@@ -168,15 +202,29 @@ def run_check_start(tmp_path: Path, config_text: str) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=30, cwd=tmp_path)
 
 
-def test_broken_emergency_zone_stops_the_start(tmp_path):
+def test_broken_emergency_zone_leaves_the_zone_unprotected_not_the_server_down(tmp_path):
     zones = tmp_path / "zones"
     shutil.copytree(ROOT / "zones", zones)
     (zones / "emergency" / "example.com.zone").write_text("$ORIGIN example.com.\n@ A 1.2.3.4\n")
-    result = run_check_start(tmp_path, f"listen: [\"127.0.0.1:{free_port()}\"]\n")
-    assert result.returncode == 2
-    assert "broken emergency zone" in result.stderr
-    assert "emergency/example.com.zone:1: zone example.com. has no SOA record" in result.stderr
-    assert "Traceback" not in result.stderr
+    config = tmp_path / "seawall.yaml"
+    config.write_text(f"listen: [\"127.0.0.1:{free_port()}\"]\nstate_dir: state\n")
+    with SeawallProcess(tmp_path, config=config) as server:
+        assert www(server) == "192.0.2.80"
+        status = json.loads(subprocess.run(
+            [sys.executable, "-m", "seawall", "failover", "status", "--json",
+             "--state-dir", str(tmp_path / "state")], capture_output=True, text=True,
+            timeout=30).stdout)
+        zone = [z for z in status["status"]["zones"] if z["zone"] == ZONE][0]
+        assert zone["protected"] is False
+        assert "emergency/example.com.zone:1: zone example.com. has no SOA record" \
+            in zone["unprotected"]
+        unprotected = [e for e in events(tmp_path / "state") if e["kind"] == "unprotected"]
+        assert unprotected and unprotected[0]["zone"] == ZONE
+    # CI still catches it: seawall check fails on the broken emergency file
+    check = subprocess.run([sys.executable, "-m", "seawall", "check", str(zones)],
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert check.returncode == 1
+    assert "emergency/example.com.zone:1:" in check.stdout + check.stderr
 
 
 def test_missing_emergency_zone_is_an_error_unless_allowed(tmp_path):
@@ -207,9 +255,9 @@ def test_fault_injection_drives_the_real_path(tmp_path):
     shutil.copytree(ROOT / "zones", zones)
     backend = FilesBackend(zones, probe_timeout=0.05)
     published: list = []
-    ctl = Controller(FailoverConfig(fail_after=2, recover_after=2, probe_timeout=0.05),
-                     published.append)
-    ctl.add_emergency(load_emergency(zones / "emergency"))
+    ctl = Controller(FailoverConfig(fail_after=2, recover_after=2, probe_timeout=0.05,
+                                    stale_for=0), published.append)
+    ctl.add_emergency(load_emergency(zones / "emergency").zones)
     origin = dns.name.from_text(ZONE)
 
     def look() -> str:
@@ -217,15 +265,21 @@ def test_fault_injection_drives_the_real_path(tmp_path):
         return ctl.zones[origin].served_mode.value
 
     assert look() == "live"
-    for kind in ("backend-down", "backend-hang", "backend-corrupt", "backend-wipe"):
+    for kind in ("backend-corrupt", "backend-wipe"):   # bad data: held at once, no emergency
+        backend.faults.inject(Fault(kind))
+        assert [look(), look(), look()] == ["held", "held", "held"], kind
+        backend.faults.clear()
+        assert look() == "live", kind
+    # failures: emergency (stale_for: 0); the second bounce in a row is damped (× 2)
+    for kind, back in (("backend-down", 2), ("backend-hang", 4)):
         backend.faults.inject(Fault(kind))
         assert [look(), look()] == ["live", "emergency"], kind
         backend.faults.clear()
-        assert [look(), look()] == ["emergency", "live"], kind
+        assert [look() for _ in range(back)] == ["emergency"] * (back - 1) + ["live"], kind
     last = ctl.zones[origin].last_event   # the way back is explained by the recovery probes
     assert (last["kind"], last["from"], last["to"]) == ("transition", "emergency", "live"), last
-    assert "recover_after=2" in last["reason"], last
-    assert backend.faults.injected == 8
+    assert "recover_after=2 × flap damping 2" in last["reason"], last
+    assert backend.faults.injected == 10
 
 
 def git(zones: Path, *args: str) -> None:

@@ -23,7 +23,10 @@ import pytest
 
 from conftest import ROOT, SeawallProcess, require_tool, wait_for
 
-THRESHOLDS = "{probe_interval: 0.1s, probe_timeout: 0.1s, fail_after: 3, recover_after: 5}"
+# stale_for: 0s: a failing backend goes straight to emergency, the path these drills rehearse.
+THRESHOLDS = ("{probe_interval: 0.1s, probe_timeout: 0.1s, fail_after: 3, recover_after: 5, "
+              "stale_for: 0s}")
+HELD = ("backend-corrupt", "backend-wipe")     # bad data: held, never emergency
 
 
 def setup(tmp_path: Path, extra_failover: str = "") -> Path:
@@ -89,8 +92,12 @@ def test_every_scenario_end_to_end(tmp_path, server, scenario):
     assert probes["sent"] >= 150 and probes["lost"] == 0 and probes["wrong"] == 0
     assert probes["sent"] <= 100 * (report["drill"]["ended"] + 2)   # the rate is bounded
     assert probes["ok"] == probes["sent"]
-    assert probes["by_source"]["emergency"] > 0 and probes["by_source"]["live"] > 0
-    assert sum(s["live"] + s["emergency"] for s in probes["series"]) == probes["ok"]
+    assert probes["by_source"]["live"] > 0
+    if scenario in HELD:
+        assert probes["by_source"]["held"] > 0 and probes["by_source"]["emergency"] == 0
+    else:
+        assert probes["by_source"]["emergency"] > 0
+    assert sum(s["live"] + s["held"] + s["emergency"] for s in probes["series"]) == probes["ok"]
     names = [o["name"] for o in report["objectives"]]
     assert "no probe lost" in names and "example.com. detection" in names
     if scenario == "flap":
@@ -104,17 +111,22 @@ def test_every_scenario_end_to_end(tmp_path, server, scenario):
     away = next(e for e in log if e["kind"] == "transition" and e["from"] == "live")
     back = next(e for e in log if e["kind"] == "transition" and e["to"] == "live"
                 and e["ts"] > removed["ts"])
-    assert away["cause"] == "drill" and away["to"] == "emergency"
+    assert away["cause"] == "drill"
+    assert away["to"] == ("held" if scenario in HELD else "emergency")
+    assert report["expected_states"]["example.com."][-2] == away["to"]
     measured = report["measured"]
     assert measured["time_to_detect"] == pytest.approx(away["ts"] - injected["ts"], abs=0.02)
     assert measured["time_to_recover"] == pytest.approx(back["ts"] - removed["ts"], abs=1e-6)
-    assert 0 <= measured["time_to_switch"] < 0.5
-    if scenario in ("backend-corrupt", "backend-wipe"):
+    whats = [i["what"] for i in report["timeline"]]
+    if scenario in HELD:
         assert any(e["kind"] == "rejected" for e in log)
         assert any(i["what"].startswith("guard rejected") for i in report["timeline"])
-    whats = [i["what"] for i in report["timeline"]]
+        assert any(w.startswith("switch to held") for w in whats)
+        assert not any(e["to"] == "emergency" for e in log)
+    else:
+        assert 0 <= measured["time_to_switch"] < 0.5
+        assert any(w.startswith("switch to emergency") for w in whats)
     assert whats[0] == "fault injected"
-    assert any(w.startswith("switch to emergency") for w in whats)
     assert any(w.startswith("fault removed (deadline") for w in whats)
     assert any(w.startswith("switch to live") for w in whats)
     times = [i["t"] for i in report["timeline"]]
@@ -300,7 +312,7 @@ def test_every_scenario_with_knot_as_hidden_primary(tmp_path, scenario):
             f"backends:\n  - type: axfr\n    primary: \"127.0.0.1:{knot.port}\"\n"
             "    zones: [example.net]\n"
             "failover: {probe_interval: 0.2s, probe_timeout: 0.2s, fail_after: 3, "
-            "recover_after: 5, startup_wait: 3s}\n")
+            "recover_after: 5, startup_wait: 3s, stale_for: 0s}\n")
         with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}):
             result = cli(tmp_path, "drill", "--scenario", scenario, "--all", "--duration",
                          "3s", "--qps", "100", "--report", "knot.md")
@@ -309,11 +321,12 @@ def test_every_scenario_with_knot_as_hidden_primary(tmp_path, scenario):
             assert report["verdict"] == "pass"
             assert report["drill"]["backends"] == [f"axfr:127.0.0.1:{knot.port}"]
             assert report["probes"]["lost"] == report["probes"]["wrong"] == 0
-            assert report["probes"]["by_source"]["emergency"] > 0
+            fallback = "held" if scenario in HELD else "emergency"
+            assert report["probes"]["by_source"][fallback] > 0
             assert "www.example.net./A" in report["probes"]["qps_names"]
             log = [e for e in events(tmp_path) if e["kind"] == "transition"]
-            assert [(e["from"], e["to"]) for e in log][-2:] == [("live", "emergency"),
-                                                                ("emergency", "live")]
+            assert [(e["from"], e["to"]) for e in log][-2:] == [("live", fallback),
+                                                                (fallback, "live")]
     finally:
         knot.kill()
 

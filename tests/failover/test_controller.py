@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import dns.name
@@ -19,11 +20,18 @@ ORIGIN = dns.name.from_text("example.org.")
 
 
 class Clock:
+    """A monotonic clock turned by hand, and a wall clock that moves with it (or is stepped)."""
+
     def __init__(self) -> None:
         self.now = 1_000_000.0
+        self.start_wall = time.time()
+        self.step = 0.0          # a wall-clock step (NTP, an operator) the monotonic one ignores
 
     def __call__(self) -> float:
         return self.now
+
+    def wall(self) -> float:
+        return self.start_wall + (self.now - 1_000_000.0) + self.step
 
 
 class Harness:
@@ -31,12 +39,14 @@ class Harness:
 
     def __init__(self, tmp_path: Path | None = None, **settings) -> None:
         self.clock = Clock()
+        # These tests are about the way to emergency: no stale period unless asked for.
+        settings.setdefault("stale_for", 0)
         self.published: list[dict] = []
         self.store = StateStore(tmp_path / "state") if tmp_path else None
         if self.store:
             self.store.prepare()
         self.ctl = Controller(FailoverConfig(**settings), self.published.append, self.store,
-                              clock=self.clock)
+                              clock=self.clock, wall=self.clock.wall)
         self.emergency = make_zone(ORIGIN, 1, hosts=3, address="192.0.2.99")
         self.ctl.add_emergency({ORIGIN: self.emergency})
         self.serial = 10
@@ -191,20 +201,23 @@ def test_no_emergency_zone_keeps_the_last_good_data():
     assert h.served_address() == "192.0.2.80"
 
 
-def test_guard_rejection_keeps_last_good_and_counts_as_failure():
-    h = Harness(fail_after=3, stale_for=600)
+def test_guard_rejection_holds_the_last_good_and_is_no_failure():
+    h = Harness(fail_after=3, stale_for=0)
     h.new(hosts=100)
     zone = h.st.good.zone
     h.ctl.apply([Report(ORIGIN, True, version=Version(ORIGIN, wiped(zone), [], "wipe", "t"),
                         tag="wipe")])
     assert h.st.served is zone
+    assert h.mode == "held"
     assert "would delete" in h.st.rejected_reason
-    assert h.st.failures == 1
-    # the backend keeps offering it: each probe is another failure
-    h.ctl.apply([Report(ORIGIN, True, tag="wipe")])
-    h.ctl.apply([Report(ORIGIN, True, tag="wipe")])
-    assert h.mode == "stale"
-    assert h.st.served.serial == zone.serial
+    assert h.st.failures == 0
+    # the backend keeps offering it, many times over fail_after: still held, never emergency
+    for _ in range(50):
+        h.ctl.apply([Report(ORIGIN, True, tag="wipe")])
+        h.clock.now += 1
+        h.ctl.tick()
+    assert h.mode == "held" and h.st.served is zone
+    assert h.ctl.status()["zones"][0]["held"]["serial"] == zone.serial + 1
 
 
 def test_accept_serves_the_rejected_version_and_goes_live():
@@ -213,7 +226,7 @@ def test_accept_serves_the_rejected_version_and_goes_live():
     wipe = wiped(h.st.good.zone)
     h.ctl.apply([Report(ORIGIN, True, version=Version(ORIGIN, wipe, [], "wipe", "t"),
                         tag="wipe")])
-    assert h.mode == "stale"
+    assert h.mode == "held"
     assert h.ctl.accept("example.org") == wipe.serial
     assert h.mode == "live"
     assert h.st.served is wipe
@@ -224,7 +237,7 @@ def test_accept_serves_the_rejected_version_and_goes_live():
 def test_accept_without_a_rejected_version_is_refused():
     h = Harness()
     h.new()
-    with pytest.raises(ControlError, match="no rejected version"):
+    with pytest.raises(ControlError, match="no held version"):
         h.ctl.accept("example.org")
 
 
@@ -242,7 +255,7 @@ def test_force_emergency_and_release():
 def test_force_with_expiry_reverts_by_itself():
     h = Harness()
     h.new()
-    h.ctl.force(Mode.EMERGENCY, None, "ten seconds", until=h.clock.now + 10)
+    h.ctl.force(Mode.EMERGENCY, None, "ten seconds", until=h.clock.wall() + 10)
     h.clock.now += 9
     h.ctl.tick()
     assert h.mode == "emergency"

@@ -22,6 +22,7 @@ from seawall.config import load_config
 from seawall.failover.controller import ControlError
 
 ZONE = dns.name.from_text("example.com.")
+LIVE_WWW, EMERGENCY_WWW = "192.0.2.80", "192.0.2.99"   # zones/ and zones/emergency/
 
 
 def make_app(tmp_path: Path) -> tuple[App, int]:
@@ -30,7 +31,7 @@ def make_app(tmp_path: Path) -> tuple[App, int]:
     config = tmp_path / "seawall.yaml"
     config.write_text(f"listen: [\"127.0.0.1:{port}\"]\nstate_dir: state\n"
                       "failover: {probe_interval: 0.1s, probe_timeout: 0.1s, fail_after: 3,"
-                      " recover_after: 3}\n")
+                      " recover_after: 3, stale_for: 0s}\n")
     return App(load_config(config, workers=1)), port  # in this process: no forks
 
 
@@ -50,9 +51,11 @@ def mode(app: App) -> str:
 def test_fault_with_deadline_switches_and_reverts_by_itself(tmp_path, kind):
     app, port = make_app(tmp_path)
 
+    loop = QueryLoop(("127.0.0.1", port), qname="www.example.com.")
+
     async def scenario():
         task = await running(app, tmp_path / "ready.json")
-        loop = QueryLoop(("127.0.0.1", port), qname="www.example.com.").start()
+        loop.start()
         try:
             await asyncio.sleep(0.3)
             fault = Fault(kind, zones=frozenset({ZONE}), until=time.time() + 2.0,
@@ -73,7 +76,14 @@ def test_fault_with_deadline_switches_and_reverts_by_itself(tmp_path, kind):
             await task
 
     seen, status = asyncio.run(scenario())
-    assert "emergency" in seen, seen
+    # No query lost or answered wrongly through the switches (DESIGN, principle 3).
+    summary = loop.summary()
+    print(f"\n[{kind}] answers: {summary}")
+    held = kind in ("backend-corrupt", "backend-wipe")   # bad data is held: live answers
+    assert set(summary) <= {LIVE_WWW, EMERGENCY_WWW}, summary
+    assert summary.get(LIVE_WWW), summary
+    assert bool(summary.get(EMERGENCY_WWW)) is not held, summary
+    assert ("held" if held else "emergency") in seen, seen
     assert status["zones"][0]["state"] == "live"
     causes = [(e["kind"], e["cause"]) for e in events(tmp_path / "state")]
     assert ("fault", "drill") in causes

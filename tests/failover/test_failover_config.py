@@ -19,7 +19,8 @@ def load(tmp_path: Path, text: str):
 def test_defaults(tmp_path):
     config = load(tmp_path, "")
     assert config.failover.fail_after == 3 and config.failover.recover_after == 5
-    assert config.failover.probe_interval == 1.0 and config.failover.stale_for == 0
+    assert config.failover.probe_interval == 1.0 and config.failover.stale_for.is_expire
+    assert config.failover.signature_margin == 3600 and config.failover.remove_after == 3600
     assert config.failover.max_delete_ratio == 0.3 and config.failover.emergency_ttl_max == 300
     (backend,) = config.backend_configs()
     assert (backend.type, backend.path) == ("files", "zones")
@@ -61,6 +62,7 @@ failover:
     ("failover:\n  max_delete_ratio: 2\n", "max_delete_ratio 2.0 must be within 0..1"),
     ("failover:\n  fail_after: 0\n", "must be at least 1"),
     ("failover:\n  stale_for: soon\n", "seawall.yaml:2: stale_for: not a duration"),
+    ("failover:\n  protect: [www.example.com]\n", "is not \"NAME TYPE\""),
     ("failover:\n  fail_after: three\n", "seawall.yaml:2: fail_after: expected an integer"),
     ("backends: files\n", "seawall.yaml:1: backends: expected a list"),
 ])
@@ -79,3 +81,10 @@ def test_tsig_errors(tmp_path, tsig, message):
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, f"backends:\n  - type: axfr\n    primary: '127.0.0.1:53'\n"
                        f"    zones: [a]\n    tsig: {tsig}\n")
+
+
+def test_stale_for_takes_expire_or_a_duration(tmp_path):
+    assert load(tmp_path, "failover: {stale_for: expire}\n").failover.stale_for.is_expire
+    config = load(tmp_path, "failover: {stale_for: 10m, protect: ['www.example.com. A']}\n")
+    assert config.failover.stale_for == 600 and not config.failover.stale_for.is_expire
+    assert config.failover.protect == ("www.example.com. A",)
