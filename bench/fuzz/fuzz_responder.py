@@ -1,7 +1,9 @@
 """Coverage-guided fuzzing of the query parser and the whole answer path (atheris).
 
 Every input is handed to ``Responder.respond`` exactly as a datagram would
-be, over UDP and TCP. A crash is an exception escaping ``respond`` (it must
+be, over UDP and TCP. The responder serves the project's example zones and
+the signed test zones (NSEC, NSEC3, NSEC3 opt-out: tests/dns/data/signed),
+so queries with the DO bit walk the signed answer paths and denial proofs. A crash is an exception escaping ``respond`` (it must
 answer SERVFAIL and log instead), a response dnspython cannot parse, or a
 response to something that is not a query (QR set, no full header).
 
@@ -26,15 +28,19 @@ with atheris.instrument_imports():
     import dns.message
 
     from seawall.dns.responder import Responder, ResponderSettings
-    from seawall.zones.loader import load_directory
+    from seawall.zones.loader import load_directory, load_zone_file
     from seawall.zones.zoneset import ZoneSet
 
 ROOT = Path(__file__).resolve().parents[2]
+SIGNED = ROOT / "tests" / "dns" / "data" / "signed"
 logging.disable(logging.CRITICAL)  # expected SERVFAIL logs would drown the fuzzer's output
 
 
 def _responder() -> Responder:
     zones = [z.zone for z in load_directory(ROOT / "zones") if z.zone is not None]
+    signed = [load_zone_file(path) for path in sorted(SIGNED.glob("*.zone"))]
+    assert signed and all(z.zone is not None for z in signed), "a signed fixture did not load"
+    zones += [z.zone for z in signed if z.zone is not None]
     return Responder(ZoneSet(zones), ResponderSettings())
 
 
