@@ -48,6 +48,7 @@ from ..backends.base import Report, Version
 from ..config import FailoverConfig, parse_protected
 from ..errors import SeawallError
 from ..zones.model import Zone
+from ..zones.signatures import ds_digests
 from .emergency import cap_ttls
 from .guard import Limits, Verdict, judge
 from .store import Snapshot, StateStore, now_iso
@@ -96,6 +97,11 @@ class Controller:
         self.event_counts: dict[tuple[str, str], int] = {}   # (kind, cause) -> events
         self.store_error: str | None = None   # the state directory cannot be written
         self.started = False
+        # The DS set the parent publishes now, as ds_digests() tuples, when something
+        # watches the parent (None: not known). A signed version whose KSKs match none
+        # of it would be bogus for validators: it is held (RFC 4035 §5).
+        self.parent_ds: Callable[[dns.name.Name], set[tuple[int, int, bytes]] | None] | None \
+            = None
 
     # ------------------------------------------------------------- clocks
 
@@ -277,6 +283,8 @@ class Controller:
             verdict = prejudged[1]
         else:
             verdict = judge(current, version, self.limits)
+        if verdict.accepted and not verdict.unchanged:
+            verdict = self._against_parent(st.origin, version, verdict)
         if verdict.unchanged and st.good is not None:
             st.good.tag = version.tag
             st.held = None
@@ -287,6 +295,19 @@ class Controller:
             assert version.zone is not None
             self._take(st, version, now)
         self._healthy(st, now, cause)
+
+    def _against_parent(self, origin: dns.name.Name, version: Version,
+                        verdict: Verdict) -> Verdict:
+        """Hold a signed version that the parent's DS set does not lead to."""
+        zone = version.zone
+        if self.parent_ds is None or zone is None or not zone.is_signed:
+            return verdict
+        published = self.parent_ds(origin)
+        if not published or published & ds_digests(zone):
+            return verdict
+        return Verdict(False, verdict.reasons + [
+            f"none of its KSKs matches the {len(published)} DS record(s) the parent "
+            "publishes now (validators would see it as bogus)"], verdict.diff)
 
     def _hold(self, st: ZoneState, version: Version, verdict: Verdict, cause: str,
               now: float) -> None:

@@ -102,7 +102,8 @@ def load_emergency(directory: Path, *, strict: bool = True) -> EmergencySet:
 
 def compare(emergency: Zone | None, live: Zone | None, *, mtime: float | None = None,
             margin: float = 3600.0, now: float | None = None,
-            broken: str | None = None) -> EmergencyCheck:
+            broken: str | None = None,
+            parent_ds: set[tuple[int, int, bytes]] | None = None) -> EmergencyCheck:
     """How far ``emergency`` can stand in for ``live`` (None: not known yet)."""
     now = time.time() if now is None else now
     check = EmergencyCheck(age=now - mtime if mtime is not None else None)
@@ -117,6 +118,8 @@ def compare(emergency: Zone | None, live: Zone | None, *, mtime: float | None = 
             and emergency.signature_expiry - now < margin:
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(emergency.signature_expiry))
         check.problems.append(f"its signatures expire at {when}")
+    if parent_ds and emergency.is_signed and not parent_ds & ds_digests(emergency):
+        check.problems.append("none of its KSKs matches the DS the parent publishes")
     if live is None:
         return check
     live_ns, emergency_ns = live.apex.get(NS), emergency.apex.get(NS)

@@ -125,17 +125,19 @@ class FailoverService:
         controller = self.controller
         margin = float(self.settings.signature_margin)
         emergency = self._emergency
-        pairs: list[tuple[dns.name.Name, Zone | None, Zone | None]] = []
+        parent = controller.parent_ds
+        pairs: list[tuple[dns.name.Name, Zone | None, Zone | None, set | None]] = []
         for origin, st in controller.zones.items():
             if origin in emergency.zones or origin in emergency.broken:
                 pairs.append((origin, emergency.zones.get(origin),
-                              st.good.zone if st.good is not None else None))
+                              st.good.zone if st.good is not None else None,
+                              parent(origin) if parent is not None else None))
 
         def check_all() -> list:
             return [(origin, compare(zone, live, mtime=emergency.mtimes.get(origin),
                                      margin=margin, broken=emergency.broken.get(origin)
-                                     if zone is None else None))
-                    for origin, zone, live in pairs]
+                                     if zone is None else None, parent_ds=ds))
+                    for origin, zone, live, ds in pairs]
 
         for origin, check in await asyncio.to_thread(check_all):
             controller.set_emergency_check(origin, check)

@@ -202,7 +202,7 @@ def test_dry_run_changes_nothing(tmp_path, server):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("Drill plan: backend-wipe for 5s on example.com.")
-    assert "example.com.: live -> emergency -> live" in out
+    assert "example.com.: live -> held -> live" in out   # bad data is held
     assert "detection (leaving live) within" in out
     assert "www.example.com./A" in out
     assert out.rstrip().endswith("dry run: nothing was changed")
