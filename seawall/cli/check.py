@@ -8,6 +8,7 @@ A directory is checked with its ``emergency/`` subdirectory, if present.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -80,11 +81,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _flag_twice_defined(results: list[LoadedZone]) -> None:
     """``example.com.zone`` beside ``example.com.yaml``: which one is served is luck."""
-    first: dict[tuple[Path, object], LoadedZone] = {}
+    first: dict[tuple[str, object], LoadedZone] = {}
     for loaded in results:
         if loaded.origin is None:
             continue
-        key = (loaded.path.parent.resolve(), loaded.origin)
+        key = (os.path.realpath(loaded.path.parent), loaded.origin)
         if key in first:
             shown = loaded.zone.source if loaded.zone else str(loaded.path)
             other = first[key].zone.source if first[key].zone else first[key].path.name

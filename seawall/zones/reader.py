@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,8 @@ class MasterFileReader:
     ) -> None:
         self.path = path
         self.zone_origin = origin
-        self.include_root = (include_root or path.parent).resolve()
+        # os.path.realpath, unlike Path.resolve, leaves a link loop for open to refuse.
+        self.include_root = Path(os.path.realpath(include_root or path.parent))
         self.display_root = display_root
         self.records: list[Record] = []
         self.problems: list[Problem] = []
@@ -237,11 +239,11 @@ class MasterFileReader:
             raise _LineError("bad origin in $INCLUDE")
         if len(stack) > MAX_INCLUDE_DEPTH:
             raise _LineError(f"$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH} files")
-        target = (state.path.parent / filename).resolve()
+        target = Path(os.path.realpath(state.path.parent / filename))
         if not target.is_relative_to(self.include_root):
             raise _LineError(f"$INCLUDE {filename} is outside the zones directory "
                              f"{self.include_root}")
-        if any(s.path.resolve() == target for s in stack):
+        if any(os.path.realpath(s.path) == str(target) for s in stack):
             raise _LineError(f"$INCLUDE {filename} includes itself")
         self.budget.spend_include()
         try:

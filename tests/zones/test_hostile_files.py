@@ -421,3 +421,18 @@ def test_dangling_link_is_an_error_not_a_silent_skip(tmp_path):
     (zones / "gone.test.zone").symlink_to("nowhere.test.zone")
     [loaded] = load_directory(zones)
     assert "cannot read zone file: No such file or directory" in only_problem(loaded)
+
+
+def test_link_loops_are_errors_not_crashes(tmp_path):
+    """``Path.resolve`` raises on a loop of links; the reader reports it instead."""
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "loop.inc").symlink_to("loop.inc")
+    (zones / "self.test.zone").symlink_to("self.test.zone")
+    zone_file(zones, "$INCLUDE loop.inc\n", name="inc.test.zone")
+    results = {loaded.path.name: loaded for loaded in load_directory(zones)}
+    assert only_problem(results["self.test.zone"]) == (
+        "zones/self.test.zone:0: cannot read zone file: Too many levels of symbolic links")
+    assert only_problem(results["inc.test.zone"]) == (
+        "zones/inc.test.zone:4: cannot read $INCLUDE loop.inc: Too many levels of symbolic "
+        "links")
