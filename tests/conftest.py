@@ -94,10 +94,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.benchmark_disable = True
 
 
-# Helpers that start a peer program; a test module that uses one of them is
-# an interop test (``-m "not interop"`` leaves it out) even where the module
-# forgot its ``pytestmark``.
-PEER_MARKERS = ("require_tool(", "Knot(", "Bind(", "diffdns", "sign_zone(", "make_keys(")
+# Helpers that start a peer program. A test module that uses one of them and
+# marks none of its tests ``interop`` is an interop test as a whole
+# (``-m "not interop"`` leaves it out) even where it forgot its ``pytestmark``;
+# a module that marks its peer tests one by one is taken at its word.
+PEER_MARKERS = ("require_tool(", "Knot(", "Bind(", "diffdns.Peer(", "sign_zone(", "make_keys(")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -109,8 +110,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 text = Path(path).read_text()
             except OSError:
                 text = ""
-            sources[path] = any(marker in text for marker in PEER_MARKERS)
-        if sources[path] and item.get_closest_marker("interop") is None:
+            sources[path] = ("mark.interop" not in text
+                             and any(marker in text for marker in PEER_MARKERS))
+        if sources[path]:
             item.add_marker(pytest.mark.interop)
 
 
@@ -143,7 +145,8 @@ class SeawallProcess:
     """``seawall serve`` as a child process; ``addr`` is its (host, port)."""
 
     def __init__(self, workdir: Path, *args: str, zones: Path | None = None,
-                 config: Path | None = None, env: dict | None = None) -> None:
+                 config: Path | None = None, env: dict | None = None,
+                 cpus: set[int] | None = None) -> None:
         self.workdir = workdir
         self.ready = workdir / f"ready-{time.monotonic_ns()}.json"
         self.log_path = workdir / f"seawall-{time.monotonic_ns()}.log"
@@ -157,13 +160,16 @@ class SeawallProcess:
         argv += list(args)
         self.argv = argv
         self.env = {**os.environ, **(env or {})}
+        self.cpus = cpus   # pin the server (and the workers it forks) to these cores
         self.proc: subprocess.Popen | None = None
         self.addr: tuple[str, int] = ("127.0.0.1", 0)
 
     def start(self, timeout: float = 20.0) -> SeawallProcess:
         self.log = open(self.log_path, "wb")
+        cpus = self.cpus
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
         self.proc = subprocess.Popen(self.argv, cwd=self.workdir, stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env)
+                                     stderr=subprocess.STDOUT, env=self.env, preexec_fn=pin)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
