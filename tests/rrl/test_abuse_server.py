@@ -109,3 +109,34 @@ def test_partial_length_prefix_is_closed_at_the_timeout(tmp_path, zones_dir):
             started = time.monotonic()
             assert sock.recv(1) == b""       # closed by the server
             assert time.monotonic() - started < 3
+
+
+def test_tcp_max_connections_caps_all_clients_together(tmp_path, zones_dir):
+    """RFC 7766 §6.2.2: a global budget across clients, beside the per-client one."""
+    settings = "tcp_max_connections: 5\ntcp_max_per_client: 64\ntcp_idle_timeout: 5s\n"
+    with serve_with(tmp_path, zones_dir, settings) as server:
+        held = [socket.create_connection(server.addr, timeout=3,
+                                         source_address=(source, 0))
+                for source in ("127.0.0.1", "127.0.0.2") * 4]
+        time.sleep(0.3)
+        readable, _, _ = select.select(held, [], [], 0)
+        closed = [sock for sock in readable if closed_by_peer(sock, timeout=1)]
+        assert len(closed) == 3, "8 connections from 2 clients under a global cap of 5"
+        # Each admitted connection is served; UDP is not affected.
+        admitted = [sock for sock in held if sock not in readable]
+        wire = dns.message.make_query("www.example.com.", "A").to_wire()
+        for sock in admitted:
+            sock.sendall(len(wire).to_bytes(2, "big") + wire)
+            size = int.from_bytes(sock.recv(2), "big")
+            assert dns.message.from_wire(sock.recv(size)).rcode() == dns.rcode.NOERROR
+        assert ask(server.addr, "www.example.com.").rcode() == dns.rcode.NOERROR
+        # A freed slot is taken by the next client.
+        admitted[0].close()
+        time.sleep(0.2)
+        with socket.create_connection(server.addr, timeout=3,
+                                      source_address=("127.0.0.3", 0)) as late:
+            late.sendall(len(wire).to_bytes(2, "big") + wire)
+            size = int.from_bytes(late.recv(2), "big")
+            assert dns.message.from_wire(late.recv(size)).rcode() == dns.rcode.NOERROR
+        for sock in held:
+            sock.close()
