@@ -86,3 +86,23 @@ def test_sampled_query_log(tmp_path, zones_dir):
         assert len(logged) == 3, lines
         assert "qname=www.example.com. qtype=AAAA rcode=NOERROR" in logged[0]["message"]
         assert "client=127.0.0.1 transport=udp" in logged[0]["message"]
+
+
+def test_readyz_is_503_naming_a_zone_with_nothing_to_serve(tmp_path):
+    """No live data (the primary is unreachable) and no usable emergency file:
+    alive (/healthz 200) but not ready (/readyz 503, naming the zone)."""
+    port = free_port()
+    (tmp_path / "emergency").mkdir()
+    (tmp_path / "emergency" / "example.net.zone").write_text("not a zone file\n")
+    dead = free_port()   # nothing listens there
+    config = tmp_path / "seawall.yaml"
+    config.write_text("listen: ['127.0.0.1:0']\nstate_dir: state\nemergency_dir: emergency\n"
+                      f"backends:\n  - type: axfr\n    primary: '127.0.0.1:{dead}'\n"
+                      "    zones: [example.net]\n"
+                      "failover: {probe_interval: 0.5s, probe_timeout: 0.2s, startup_wait: 1s}\n"
+                      f"metrics: {{listen: '127.0.0.1:{port}'}}\n")
+    with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}):
+        assert scrape(port, "/healthz") == (200, "ok\n")
+        status, body = scrape(port, "/readyz")
+        assert status == 503, body
+        assert "example.net." in body
