@@ -16,7 +16,7 @@ import dns.rdatatype
 import pytest
 
 from conftest import CONFORMANCE, zone_from_text
-from seawall.dns.engine import Outcome, resolve
+from seawall.dns.engine import MAX_CHAIN, Outcome, resolve
 from seawall.dns.responder import UDP, Responder
 from seawall.zones.zoneset import ZoneSet
 
@@ -337,3 +337,41 @@ def test_signed_answers_match_knot_or_nsd(signed_responder, key):
     if ours not in views.values():
         pytest.fail("differs from Knot (- knot / + seawall):\n    "
                     + "\n    ".join(diffdns.diff(views["knot"], ours)))
+
+
+def test_dnssec_records_only_when_asked(signed_responder):
+    """RFC 3225 §3 / RFC 4035 §3.2.1: without DO, no RRSIG or NSEC(3) in any section;
+    ``resolve`` defaults to a query without DO."""
+    zoneset = signed_responder.zoneset
+    for qname, qtype in [("www.nsec.test.", "A"), ("nx.nsec3.test.", "A"),
+                         ("host.wild.optout.test.", "A"), ("host.sec.nsec.test.", "A")]:
+        plain = resolve(zoneset, dns.name.from_text(qname), dns.rdatatype.from_text(qtype))
+        signed = resolve(zoneset, dns.name.from_text(qname), dns.rdatatype.from_text(qtype),
+                         dnssec=True)
+        dnssec_types = {dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3}
+        for section in (plain.answer, plain.authority, plain.additional):
+            assert not {r.rdtype for r in section} & dnssec_types, (qname, section)
+        assert any(r.rdtype in dnssec_types
+                   for r in signed.answer + signed.authority), qname
+
+
+def chain_zone(links: int):
+    text = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n"
+    text += "".join(f"c{i} CNAME c{i + 1}\n" for i in range(links))
+    text += f"c{links} A 192.0.2.99\n"
+    return ZoneSet([zone_from_text("chain.test.", text)])
+
+
+@pytest.mark.parametrize("links, cnames, address", [
+    (MAX_CHAIN - 1, MAX_CHAIN - 1, True),     # the address at the end of the chain
+    (MAX_CHAIN, MAX_CHAIN, False),            # MAX_CHAIN CNAMEs, the last one not followed
+    (MAX_CHAIN + 5, MAX_CHAIN, False),
+])
+def test_cname_chain_stops_at_max_chain_cnames(links, cnames, address):
+    """RFC 1034 §3.6.2: chase CNAMEs, but a chain is cut after MAX_CHAIN CNAME
+    records (as NSD does), answering with what was found so far."""
+    result = resolve(chain_zone(links), dns.name.from_text("c0.chain.test."), dns.rdatatype.A)
+    types = [r.rdtype for r in result.answer]
+    assert types.count(dns.rdatatype.CNAME) == cnames
+    assert (dns.rdatatype.A in types) is address
+    assert result.rcode == dns.rcode.NOERROR

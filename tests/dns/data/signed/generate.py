@@ -50,6 +50,13 @@ sub.wild A     192.0.2.101
 dn       DNAME target.example.
 _sip._udp SRV  10 60 5060 sip
 sip      A     192.0.2.60
+mxmix    MX    10 elsewhere.example.
+mxmix    MX    20 mail
+mxmix    MX    30 www
+mxdup    MX    10 mail
+mxdup    MX    20 mail
+mxwild   MX    10 host.wild
+srvwild  SRV   0 0 80 a.b.wild
 sec      NS    ns.sec
 sec      DS    12345 13 2 0F1E2D3C4B5A69788796A5B4C3D2E1F00F1E2D3C4B5A69788796A5B4C3D2E1F0
 ns.sec   A     192.0.2.31
@@ -72,7 +79,8 @@ CASES = [
     ("x.dn", "A"), ("a.b.dn", "TXT"), ("dn", "DNAME"), ("dn", "A"),
     ("@", "SOA"), ("@", "DNSKEY"), ("@", "MX"), ("@", "ANY"), ("@", "DS"), ("@", "NS"),
     ("@", "NSEC3PARAM"), ("@", "TXT"), ("@", "RRSIG"), ("@", "NSEC"), ("@", "CDS"),
-    ("_sip._udp", "SRV"), ("_udp", "SRV"), ("mail", "ANY"),
+    ("_sip._udp", "SRV"), ("_udp", "SRV"), ("mail", "ANY"), ("b.ent", "ANY"), ("ent", "ANY"),
+    ("mxmix", "MX"), ("mxdup", "MX"), ("mxwild", "MX"), ("srvwild", "SRV"), ("nx", "ANY"),
     ("host.sec", "A"), ("sec", "NS"), ("ns.sec", "A"), ("sec", "DS"), ("sec", "A"),
     ("host.insec", "A"), ("insec", "DS"), ("insec", "NS"), ("ns.insec", "AAAA"),
 ]
