@@ -31,6 +31,7 @@ import dns.name
 
 from .backends import make_backends
 from .config import Config, parse_listen
+from .dns.answers import TableStore
 from .dns.primary import Primary
 from .dns.responder import Responder, ResponderSettings
 from .dns.rrl import RateLimiter
@@ -40,6 +41,7 @@ from .failover.service import FailoverService
 from .metrics import MetricsServer, QueryStats, ServerCounters
 from .privileges import drop_privileges, restrict_umask
 from .workers import WorkerPool
+from .watch import WatchService
 from .zones.model import Zone
 from .zones.zoneset import ZoneSet
 
@@ -55,7 +57,11 @@ class App:
         settings = ResponderSettings(udp_payload=config.udp_payload,
                                      cache_entries=config.answer_cache,
                                      identity=config.identity.names())
-        self.responder = Responder(ZoneSet(), settings)
+        # Answer tables per zone version, built before a version serves (answers.py);
+        # the emergency versions are built ahead, so a switch to them costs nothing.
+        self.tables = TableStore(limit=2 * config.answer_cache)
+        self.tables.keep = self._emergency_versions
+        self.responder = Responder(ZoneSet(), settings, store=self.tables)
         self.query_stats = QueryStats(sample_every=config.query_log_sample)
         self.backends = make_backends(config)
         self.failover = FailoverService(config, self.backends, self.publish)
@@ -96,6 +102,11 @@ class App:
                                       refresh=self.pool.gather_counters if self.pool else None)
                         if config.metrics.listen else None)
         self.control = ControlServer(self)   # seawall failover, seawall reload
+        # The domain security watch (seawall/watch): the parent's DS feeds the guard.
+        self.watch = (WatchService(config.watch, self.failover)
+                      if config.watch is not None else None)
+        if self.watch is not None:
+            self.controller.parent_ds = self.watch.parent_ds
         self._stopping: asyncio.Event | None = None
 
     @property
@@ -119,6 +130,11 @@ class App:
                                              for o, z in changes.items()))
         if self.pool is not None:
             self.pool.refresh()
+
+    def _emergency_versions(self) -> list[Zone]:
+        """The versions a switch may serve next, whose answer tables are kept ready."""
+        return [st.emergency for st in self.failover.controller.zones.values()
+                if st.emergency is not None]
 
     def _notify(self, query, client, wire: bytes | None = None) -> int | bytes:
         """RFC 1996: route a NOTIFY to the backend of its zone; REFUSED if none."""
@@ -190,6 +206,8 @@ class App:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         if self.pool is not None:
             await self.pool.start()   # each worker gives up root first thing
+        if self.watch is not None:
+            await self.watch.start()   # once we answer: we are one of the servers it asks
         if ready_file is not None:
             _write_ready(ready_file, self)
         # Every privileged socket is open: give up root if configured to.
@@ -200,6 +218,8 @@ class App:
         await self._stopping.wait()
         log.info("stopping: draining connections")
         await self.control.stop()
+        if self.watch is not None:
+            await self.watch.stop()
         await self.failover.stop()
         await self.primary.stop()
         if self.pool is not None:

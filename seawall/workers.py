@@ -57,20 +57,22 @@ import signal
 import socket
 import sys
 import time
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from .budgets import LogLimiter
+from .config import Config
+from .dns.answers import TableStore
 from .dns.responder import Responder
 from .dns.rrl import RateLimiter
-from .budgets import LogLimiter
-from .dns.server import UdpProtocol, large_buffer
+from .dns.server import DnsServer, UdpProtocol, large_buffer
 from .dns.udpthread import UdpThread
 from .metrics import QueryStats, ServerCounters
 from .privileges import drop_privileges
-
-if TYPE_CHECKING:
-    from .app import App
+from .zones.zoneset import ZoneSet
 
 log = logging.getLogger("seawall.workers")
 
@@ -79,6 +81,22 @@ COUNTERS_TIMEOUT = 0.5    # a scrape waits this long for the workers' counters
 QUIET_TIMEOUT = 2.0       # a retiring worker stops reading within this (else: go on anyway)
 RESPAWN_DELAY = 1.0       # a worker that died is replaced after this long, not in a tight loop
 CHANNEL_MESSAGE = 1 << 20  # the largest channel message (counters of many zones)
+BUILD_WAIT = 20.0         # a version whose answer tables take longer is served cold meanwhile
+KEEP_READY_EVERY = 1.0    # how often the supervisor looks for versions to build ahead
+
+
+class Supervised(Protocol):
+    """What the pool needs of the server it forks (seawall/app.py's App)."""
+
+    config: Config
+    responder: Responder
+    server: DnsServer
+    query_stats: QueryStats
+    tables: TableStore
+    pool: WorkerPool | None
+
+    @property
+    def zoneset(self) -> ZoneSet: ...
 
 
 @dataclass(eq=False)
@@ -99,7 +117,7 @@ class Worker:
 class WorkerPool:
     """Forks, replaces and retires the workers of one supervisor."""
 
-    def __init__(self, app: App, count: int, grace: float = 1.5) -> None:
+    def __init__(self, app: Supervised, count: int, grace: float = 1.5) -> None:
         self.app = app
         self.count = count
         self.grace = grace
@@ -113,72 +131,136 @@ class WorkerPool:
         self._stopping = False
         self._tasks: set[asyncio.Task] = set()
         self._next = 0   # round robin over the serving workers for passed-on connections
-        self._warming: tuple[Any, asyncio.Task] | None = None
-        self._warmed: Any = None   # the ZoneSet whose answer tables the supervisor holds
+        self._building: dict[int, tuple[ZoneSet, asyncio.Future]] = {}   # id(set) -> build
+        self._keeper: asyncio.Task | None = None
+        self._pending_since: float | None = None   # a change waits for its tables since
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """The first generation, serving when this returns."""
+        """The first generation, serving when this returns.
+
+        It starts at once, warm if the answer tables of what it serves are built
+        already, else cold; a warm generation follows once they are (built at
+        the supervisor's normal priority: nothing older serves meanwhile)."""
+        zoneset = self.app.zoneset
+        if self.app.tables.bodies_for(zoneset) is None:
+            self._build(zoneset, urgent=True)
         if not await self._new_generation():
             raise RuntimeError("workers did not start; see the log above")
-        self._start_warming()
+        if self.app.tables.bodies_for(zoneset) is None:
+            self.refresh()   # forks a warm generation once the tables are built
+        self._keeper = asyncio.get_running_loop().create_task(self._keep_ready())
 
     def refresh(self) -> None:
-        """The served data changed: a new generation, soon. Changes that come while
-        one is being started are coalesced into the next one."""
+        """The served data changed: a new generation once its answer tables are
+        built (build, then swap). Changes that come meanwhile are coalesced."""
         if self._stopping or self.generation == 0:
             return
         self._wanted = True
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
         if self._follower is None or self._follower.done():
             self._follower = asyncio.get_running_loop().create_task(self._follow())
-        self._start_warming()
-
-    # ------------------------------------------------------- answer tables
-
-    def _start_warming(self) -> None:
-        """Build the answer bodies of the served ZoneSet in the background, then fork
-        a generation that has them. A new generation serves at once, but cold: each
-        first question costs the engine (tens of µs); the warm one that follows,
-        seconds later, answers them from tables built once and shared by every
-        worker. (A worker that built them itself would touch, and so copy, every
-        page of the zones.)"""
-        zoneset = self.app.zoneset
-        if self._warmed is zoneset or (self._warming is not None and self._warming[0] is zoneset):
-            return
-        task = asyncio.get_running_loop().create_task(self._warm(zoneset))
-        self._warming = (zoneset, task)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _warm(self, zoneset: Any) -> None:
-        base = self.app.responder
-        superseded = lambda: self._stopping or self.app.zoneset is not zoneset  # noqa: E731
-
-        def build() -> tuple[dict, int]:
-            responder = Responder(zoneset, base.settings)
-            count = responder.fast.warm_all(stop=superseded)
-            return responder.fast.bodies, count
-
-        started = time.monotonic()
-        try:
-            # The default executor: the supervisor's background threads (nice 10).
-            bodies, count = await asyncio.get_running_loop().run_in_executor(None, build)
-        except Exception:
-            log.exception("workers: building the answer tables failed")
-            return
-        if superseded():
-            return
-        base.fast.bodies = bodies
-        self._warmed = zoneset
-        log.info("workers: answer tables built: questions=%d bodies=%d in %.1f s",
-                 count, len(bodies), time.monotonic() - started)
-        self.refresh()   # a generation that has them
 
     async def _follow(self) -> None:
         while self._wanted and not self._stopping:
             self._wanted = False
+            zoneset = self.app.zoneset
+            waited = time.monotonic() - (self._pending_since or time.monotonic())
+            built = await self._until_built(zoneset, max(0.0, BUILD_WAIT - waited))
+            if self._stopping:
+                return
+            if not built and self.serving_zoneset == zoneset.generation:
+                self._pending_since = None   # served (cold) already: fork once built
+                self._when_built(zoneset)
+                continue
+            if self.app.zoneset is not zoneset and \
+                    time.monotonic() - (self._pending_since or 0) < BUILD_WAIT:
+                self._wanted = True   # newer still: build that one (mostly reused) first
+                continue
+            self._pending_since = None
             await self._new_generation()
+            if not built:
+                log.warning("workers: answer tables not ready after %.0f s: serving zone "
+                            "set %d cold until they are", BUILD_WAIT, zoneset.generation)
+                self._when_built(zoneset)
+
+    # ------------------------------------------------------- answer tables
+
+    def _build(self, zoneset: ZoneSet, urgent: bool = False) -> asyncio.Future:
+        """Build ``zoneset``'s answer tables in a background thread (nice 10 unless
+        ``urgent``); the tables of its zones' versions built before are reused."""
+        running = self._building.get(id(zoneset))
+        if running is not None and running[0] is zoneset:
+            return running[1]
+        tables = self.app.tables
+        stopping = lambda: self._stopping  # noqa: E731
+
+        def build() -> int:
+            started, before = time.monotonic(), tables.built
+            for _ in tables.prepare(zoneset, stop=stopping):
+                pass
+            built = tables.built - before
+            if built:
+                log.info("workers: answer tables built: zone set %d, questions=%d in %.1f s",
+                         zoneset.generation, built, time.monotonic() - started)
+            return built
+
+        loop = asyncio.get_running_loop()
+        future = _in_thread(build) if urgent else loop.run_in_executor(None, build)
+        self._building[id(zoneset)] = (zoneset, future)
+        future.add_done_callback(lambda _: self._building.pop(id(zoneset), None))
+        return future
+
+    async def _until_built(self, zoneset: ZoneSet, timeout: float) -> bool:
+        """Wait (at most ``timeout``) for ``zoneset``'s tables; are they built?"""
+        if self.app.tables.bodies_for(zoneset) is not None:
+            return True
+        future = self._build(zoneset)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            return False
+        except Exception:
+            log.exception("workers: building the answer tables failed")
+            return False
+        return self.app.tables.bodies_for(zoneset) is not None
+
+    def _when_built(self, zoneset: ZoneSet) -> None:
+        """Fork a warm generation once the tables of the served (cold) set are built."""
+        def done(_: object) -> None:
+            if self.app.zoneset is zoneset and not self._stopping:
+                self.refresh()
+        self._build(zoneset).add_done_callback(done)
+
+    async def _keep_ready(self) -> None:
+        """Build ahead the versions a switch may serve (the emergency versions,
+        ``TableStore.keep``), so that a switch to them and back forks warm at once."""
+        while not self._stopping:
+            await asyncio.sleep(KEEP_READY_EVERY)
+            if self._wanted or self._building:
+                continue   # a change in progress goes first
+            zoneset = self.app.zoneset
+            tables = self.app.tables
+            missing = tables.missing(zoneset)
+            if not missing:
+                continue
+
+            def build(zones=missing) -> None:
+                started = time.monotonic()
+                for zone in zones:
+                    for _ in tables.prepare_zone(zone, zoneset,
+                                                 stop=lambda: self._stopping):
+                        pass
+                log.info("workers: answer tables built ahead: zones=%s in %.1f s",
+                         ",".join(str(z.origin) for z in zones), time.monotonic() - started)
+
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, build)
+            except Exception:
+                log.exception("workers: building answer tables ahead failed")
+                await asyncio.sleep(30)
 
     async def settled(self, timeout: float = READY_TIMEOUT) -> bool:
         """Wait until the workers serve the supervisor's current ZoneSet (a control
@@ -196,8 +278,15 @@ class WorkerPool:
 
     async def _new_generation(self) -> bool:
         generation = self.generation + 1
-        zoneset = self.app.zoneset.generation
+        served = self.app.zoneset
+        zoneset = served.generation
         started = time.monotonic()
+        tables = self.app.tables
+        bodies = tables.bodies_for(served)
+        warm = bodies is not None
+        # The workers inherit these tables with the fork (shared, copy-on-write).
+        self.app.responder.fast.bodies = bodies if bodies is not None else tables.partial(served)
+        tables.retain(served, *(zs for zs, _ in self._building.values()))
         new = self._fork_many(generation, self.count)
         try:
             await asyncio.wait_for(asyncio.gather(*(w.ready for w in new)), READY_TIMEOUT)
@@ -230,8 +319,9 @@ class WorkerPool:
                 self._caught_up.append((target, waiter))
             elif not waiter.done():
                 waiter.set_result(True)
-        log.info("workers: generation=%d serving pids=%s in %.3f s (zone set %d)", generation,
-                 ",".join(str(w.pid) for w in new), time.monotonic() - started, zoneset)
+        log.info("workers: generation=%d serving pids=%s in %.3f s (zone set %d, %s)",
+                 generation, ",".join(str(w.pid) for w in new), time.monotonic() - started,
+                 zoneset, "warm" if warm else "cold")
         return True
 
     def _fork_many(self, generation: int, count: int) -> list[Worker]:
@@ -270,8 +360,9 @@ class WorkerPool:
     async def stop(self) -> None:
         """Every worker told to stop; wait for them (their TCP answers drain)."""
         self._stopping = True
-        if self._follower is not None:
-            self._follower.cancel()
+        for task in (self._follower, self._keeper):
+            if task is not None:
+                task.cancel()
         for worker in self.workers.values():
             worker.retiring = True
             _kill(worker.pid, signal.SIGTERM)
@@ -433,7 +524,7 @@ class WorkerPool:
 
 # ---------------------------------------------------------------- the worker
 
-def run_worker(app: App, channel: socket.socket, grace: float) -> int:
+def run_worker(app: Supervised, channel: socket.socket, grace: float) -> int:
     """The body of a worker process (after fork); its exit code."""
     app.pool = None           # the supervisor's; a worker has none of its own
     keep = {0, 1, 2, channel.fileno()}
@@ -457,7 +548,7 @@ def run_worker(app: App, channel: socket.socket, grace: float) -> int:
     return 0
 
 
-async def _serve(app: App, channel: socket.socket, grace: float) -> None:
+async def _serve(app: Supervised, channel: socket.socket, grace: float) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
@@ -502,7 +593,7 @@ async def _serve(app: App, channel: socket.socket, grace: float) -> None:
     link.send(("counters", link.counters()))
 
 
-def _udp_thread(app: App, index: int, sock: socket.socket, link: _Link) -> UdpThread:
+def _udp_thread(app: Supervised, index: int, sock: socket.socket, link: _Link) -> UdpThread:
     base = app.responder
     responder = Responder(base.zoneset, base.settings)
     responder.fast.bodies = base.fast.bodies   # built by the supervisor, if it did yet
@@ -519,7 +610,7 @@ def _udp_thread(app: App, index: int, sock: socket.socket, link: _Link) -> UdpTh
     return UdpThread(sock, protocol)
 
 
-def _counters(app: App, threads: list[UdpThread], link: _Link) -> ServerCounters:
+def _counters(app: Supervised, threads: list[UdpThread], link: _Link) -> ServerCounters:
     """This worker's counters: its event loop's and each UDP thread's."""
     total = ServerCounters.of_server(app.query_stats, app.server)
     for thread in threads:
@@ -591,6 +682,21 @@ class _Link:
 
 
 # ------------------------------------------------------------------ helpers
+
+def _in_thread(fn: Callable[[], Any]) -> asyncio.Future:
+    """Run ``fn`` in a thread of its own at the normal priority; its future."""
+    loop = asyncio.get_running_loop()
+    done: Future = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(fn())
+        except BaseException as exc:   # handed to whoever awaits
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name="answer-tables", daemon=True).start()
+    return asyncio.wrap_future(done, loop=loop)
+
 
 def _release_inherited(keep: set[int]) -> None:
     """Let go of every descriptor the supervisor had open but ``keep``.

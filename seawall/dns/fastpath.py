@@ -37,16 +37,19 @@ mechanisms, both bounded in memory:
 
 * **Answer bodies.** What follows the question in a response does not depend
   on the query's shape (RD, EDNS payload, DO, transport) as long as every
-  record fits: only the header bits and the OPT record do. So each complete
-  answer the engine makes for an existing name is also kept by name and type,
-  and serves every other shape of the same question. After a ZoneSet swap
-  (or at start) the bodies of every name and type in the zones are built in
-  the background, in small slices between I/O callbacks of the event loop,
-  so that first queries for a name are hits too. Bounded in number.
+  record fits: only the header bits and the OPT record do. The bodies of
+  every name and type come from the answer tables (``answers.py``), built
+  before a ZoneSet serves (by the supervisor, for its workers) or in small
+  slices between I/O callbacks of the event loop (one process); each
+  complete answer the engine makes at run time is kept there too, and
+  serves every other shape of the same question. Bounded in number.
+
+The fast path reads answers through a small interface, ``Answerer`` (the
+responder implements it), so it knows nothing of the responder's policy.
 
 Example::
 
-    fast = FastPath(responder, entries=100_000)
+    fast = FastPath(responder, entries=100_000, store=TableStore())
     response = fast.answer(wire, tcp=False)   # None: take the slow path
 """
 
@@ -56,22 +59,17 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..zones.model import DNAME, WILDCARD
+from ..zones.zoneset import ZoneSet
+from .answers import BODY_DO, Entry, TableStore, body_entry
 from .engine import Answer, resolve
 from .query import Query, parse_query
 from .wire import Encoder
 
-if TYPE_CHECKING:
-    from .responder import Responder
-
 log = logging.getLogger("seawall.dns")
 IN = 1
-CNAME_TYPE = 5
-WARM_SKIP = {46, 47, 50}        # RRSIG, NSEC, NSEC3: asked with DO, rarely on their own
-BODY_DO = {0: b"\x00", 0x80: b"\x80"}
-WARM_SLICE = 32                 # questions warmed per event-loop turn
 NOT_ANSWERED_BY_ENGINE = {251, 252, 253, 254}   # IXFR, AXFR, MAILB, MAILA
 PLAIN_QUESTION = b"\x00\x01\x00\x00\x00\x00"   # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
 # Record types whose rdata names dnspython compresses (RFC 3597 §4: the RFC 1035 types).
@@ -83,6 +81,19 @@ MAX_TEMPLATE = 0x3FFF - 256
 """Past offset 0x3FFF names are not compressed: keep templates well below it."""
 EVICT_FRACTION = 8
 """When a table is full, its oldest 1/8 goes at once (amortised O(1) per insert)."""
+
+
+class Answerer(Protocol):
+    """What the fast path needs of whoever answers the queries it cannot."""
+
+    @property
+    def zoneset(self) -> ZoneSet: ...
+
+    def answer_query(self, query: Query, tcp: bool) -> bytes | None:
+        """The complete response to a parsed query (the slow path)."""
+
+    def limit(self, query: Query, tcp: bool) -> int:
+        """The largest response ``query`` may get."""
 
 
 class _Template:
@@ -122,9 +133,9 @@ _UNUSABLE = object()
 class FastPath:
     """The answer cache and the negative/wildcard templates of one ZoneSet."""
 
-    def __init__(self, responder: Responder, entries: int = 100_000,
-                 templates: int = 4096) -> None:
-        self.responder = responder
+    def __init__(self, answerer: Answerer, entries: int = 100_000, templates: int = 4096,
+                 *, udp_payload: int = 1232, store: TableStore | None = None) -> None:
+        self.answerer = answerer
         self.entries = entries
         self.template_limit = templates
         self.udp: dict[bytes, bytes] = {}
@@ -132,16 +143,18 @@ class FastPath:
         self.templates: dict[tuple, object] = {}
         self.recent: list[dict[bytes, bytes]] = [{}, {}]   # [udp, tcp]: template answers
         self.recent_limit = entries // 2
-        self.zoneset = responder.zoneset
+        self.zoneset = answerer.zoneset
         self.encoder = Encoder()
-        self.bodies: dict[bytes, tuple[int, bytes, bytes]] = {}
         self.body_limit = max(2 * entries, 0)
-        self.udp_payload = responder.settings.udp_payload
+        # The answer tables of every version served here (one store per server).
+        self.store = store if store is not None else TableStore(self.body_limit)
+        self.bodies: dict[bytes, Entry] = {}
+        self.udp_payload = udp_payload
         self._opt = {dnssec_ok: b"\x00\x00\x29" + self.udp_payload.to_bytes(2, "big")
                      + bytes((0, 0, dnssec_ok, 0, 0, 0)) for dnssec_ok in (0, 0x80)}
         self._warming: object = None
-        # False: no warming on the event loop after a swap (a supervisor whose
-        # workers answer; workers build answers as asked, see udpthread.py).
+        # False: no table building on the event loop after a swap (a supervisor
+        # builds its workers' tables in a thread, see seawall/workers.py).
         self.warm_in_background = True
         # Counters for benchmarks and tests: how queries were answered here.
         self.template_hits = 0
@@ -149,14 +162,17 @@ class FastPath:
         self.template_builds = 0
 
     def reset(self) -> None:
-        """A new ZoneSet: forget every answer of the old one."""
+        """A new ZoneSet: forget every answer of the old one; take the answer tables
+        already built for it (its zones' versions seen before), build the rest."""
         self.udp = {}
         self.tcp = {}
         self.templates = {}
         self.recent = [{}, {}]
-        self.zoneset = self.responder.zoneset
+        self.zoneset = self.answerer.zoneset
         self.encoder = Encoder()
-        self.bodies = {}
+        # A supervisor's workers get their tables with the fork (seawall/workers.py).
+        self.bodies = (dict(self.store.partial(self.zoneset))
+                       if self.body_limit > 0 and self.warm_in_background else {})
         self._start_warming()
 
     # ----------------------------------------------------------- answers
@@ -193,23 +209,15 @@ class FastPath:
 
     def remember_body(self, query: Query, response: bytes) -> None:
         """Keep what follows the question of a complete answer (see module doc)."""
-        if self.body_limit <= 0 or query.qclass != IN:
+        if self.body_limit <= 0:
+            return
+        made = body_entry(query, response)
+        if made is None:
             return
         if len(self.bodies) >= self.body_limit:
             self.bodies = dict(islice(self.bodies.items(),
                                       max(1, len(self.bodies) // EVICT_FRACTION), None))
-        start = 12 + len(query.qname_wire) + 4
-        end = len(response) - 11 if query.has_edns else len(response)
-        arcount = int.from_bytes(response[10:12], "big") - (1 if query.has_edns else 0)
-        # RFC 3225: with DO a signed zone's answers carry signatures; another key.
-        # The query's header bits but RD are in the key too: whatever the
-        # responder makes of them (AD, CD...), a body only serves its like.
-        key = query.qname_wire.lower() + query.qtype.to_bytes(2, "big") + \
-            BODY_DO[0x80 if query.dnssec_ok else 0] + \
-            bytes(((query.flags >> 8) & 0xFE, query.flags & 0xFF))
-        self.bodies[key] = (
-            int.from_bytes(response[2:4], "big") & ~0x0100,
-            response[6:10] + arcount.to_bytes(2, "big"), response[start:end])
+        self.bodies[made[0]] = made[1]
 
     def _from_body(self, wire: bytes, tcp: bool, qend: int,
                    entry: tuple[int, bytes, bytes]) -> bytes | None:
@@ -233,65 +241,51 @@ class FastPath:
         return response
 
     def _start_warming(self) -> None:
-        """Build the bodies of every name and type, a slice per event-loop turn."""
-        if not self.warm_in_background:
+        """Build the answer tables of this ZoneSet, then of the versions the store
+        keeps ready (emergency), a slice per event-loop turn."""
+        if not self.warm_in_background or self.body_limit <= 0:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no event loop (tests, tools): nothing runs in the background
-        items = self._warm_items()
-        self._warming = items
-        loop.call_soon(self._warm_slice, loop, items)
+        steps = self._warm_steps(self.zoneset)
+        self._warming = steps
+        loop.call_soon(self._warm_slice, loop, steps)
 
-    def _warm_slice(self, loop: asyncio.AbstractEventLoop, items: Iterator) -> None:
-        if self._warming is not items or len(self.bodies) >= self.body_limit:
-            return  # a newer ZoneSet took over, or the table is full
-        done = 0
-        for item in islice(items, WARM_SLICE):
-            self._warm_one(*item)
-            done += 1
-        if done == WARM_SLICE:
-            loop.call_soon(self._warm_slice, loop, items)
-        else:
+    def _warm_steps(self, zoneset: ZoneSet) -> Iterator[None]:
+        stale = lambda: self.zoneset is not zoneset  # noqa: E731
+        yield from self.store.prepare(zoneset, stop=stale)
+        built = self.store.bodies_for(zoneset)
+        if built is None or stale():
+            return
+        learned = self.bodies
+        self.bodies = dict(built)
+        self.bodies.update(islice(learned.items(), max(0, self.body_limit - len(built))))
+        log.debug("warmed: bodies=%d", len(self.bodies))
+        for zone in self.store.missing(zoneset):
+            yield from self.store.prepare_zone(zone, zoneset, stop=stale)
+        self.store.retain(zoneset)
+
+    def _warm_slice(self, loop: asyncio.AbstractEventLoop, steps: Iterator[None]) -> None:
+        if self._warming is not steps:
+            return  # a newer ZoneSet took over
+        try:
+            next(steps)
+        except StopIteration:
             self._warming = None
-            log.debug("warmed: bodies=%d", len(self.bodies))
+            return
+        loop.call_soon(self._warm_slice, loop, steps)
 
     def warm_all(self, stop: Callable[[], bool] | None = None) -> int:
-        """Build every body now, up to the table's limit (tools, tests, a supervisor's
-        background thread), unless ``stop()`` says to give up; the questions warmed."""
-        count = 0
-        for item in self._warm_items():
-            if len(self.bodies) >= self.body_limit:
-                break
-            if stop is not None and count % WARM_SLICE == 0 and stop():
-                break
-            self._warm_one(*item)
-            count += 1
-        return count
-
-    def _warm_items(self) -> Iterator[tuple[bytes, int]]:
-        for zone in list(self.zoneset):
-            for node in zone.nodes():
-                if node.is_occluded or not node.rrsets:
-                    continue
-                types = [t for t in node.rrsets if t not in WARM_SKIP]
-                if CNAME_TYPE in node.rrsets:
-                    types += [1, 28]     # A and AAAA are what gets asked of an alias
-                name = b"".join(bytes((len(label),)) + label
-                                for label in node.name.labels).lower()
-                for qtype in types:
-                    yield name, qtype
-
-    def _warm_one(self, name: bytes, qtype: int) -> None:
-        if name + qtype.to_bytes(2, "big") + BODY_DO[0] + b"\x00\x00" in self.bodies:
-            return
-        wire = (b"\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" + name
-                + qtype.to_bytes(2, "big") + b"\x00\x01")
-        try:
-            self.responder._query(parse_query(wire), True, None)  # keeps the body
-        except Exception:
-            log.debug("warming failed: name=%r type=%d", name, qtype, exc_info=True)
+        """Build the whole answer table now (tools, tests); the questions built."""
+        before = self.store.built
+        for _ in self.store.prepare(self.zoneset, stop=stop):
+            pass
+        built = self.store.bodies_for(self.zoneset)
+        if built is not None:
+            self.bodies = dict(built)
+        return self.store.built - before
 
     def remember(self, wire: bytes, tcp: bool, response: bytes) -> None:
         """Keep the slow path's ``response`` to ``wire`` (a plain QUERY of class IN)."""
@@ -398,7 +392,7 @@ class FastPath:
         if STAND_IN[0][1:] in avoid or STAND_IN[1][1:] in avoid:
             return _UNUSABLE
         stand_in_len = len(STAND_IN[0]) + len(anchor_wire)
-        room = self.responder._limit(parse_query(wire), tcp) - len(first)
+        room = self.answerer.limit(parse_query(wire), tcp) - len(first)
         template = _Template(first[2:12], chunks, targets, stand_in_len,
                              min(255, stand_in_len + room), frozenset(avoid))
         # The proof: the pointer arithmetic turns the first render into the second.
@@ -412,7 +406,7 @@ class FastPath:
     def _render(self, query_wire: bytes, tcp: bool) -> tuple[bytes, tuple[int, int, int]] | None:
         """The slow path's response to a stand-in query, and the record counts it must hold."""
         query = parse_query(query_wire)
-        response = self.responder._query(query, tcp, None)
+        response = self.answerer.answer_query(query, tcp)
         if response is None:
             return None
         answer: Answer = resolve(self.zoneset, query.qname, query.qtype,
@@ -552,4 +546,4 @@ def _walk_name(response: bytes, offset: int, anchor_offset: int, anchor: list[by
     return end
 
 
-__all__ = ["FastPath"]
+__all__ = ["Answerer", "FastPath"]

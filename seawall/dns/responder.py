@@ -7,6 +7,9 @@ bounded cache keyed by the question, so a repeated question costs a dict
 lookup and a byte patch of the ID (and of the name's letter case); names that
 do not exist are answered from templates (``fastpath.py``), so a
 random-subdomain flood neither costs a full answer each nor flushes the cache.
+The answer tables (``answers.py``) hold the bodies of every name and type,
+built once per zone version; the fast path reads them, and reaches this
+module only through its ``Answerer`` interface (``answer_query``, ``limit``).
 
 Nothing a client sends can raise out of ``respond``: an internal error is
 logged once with the packet in hex and answered SERVFAIL.
@@ -26,6 +29,7 @@ import dns.rdatatype
 import dns.rrset
 
 from ..zones.zoneset import ZoneSet
+from .answers import TableStore
 from .engine import Answer, Outcome, resolve
 from .fastpath import FastPath
 from .wire import Unsupported
@@ -64,10 +68,12 @@ class HandOff(Exception):
 class Responder:
     """Answers DNS messages from the current ZoneSet."""
 
-    def __init__(self, zoneset: ZoneSet, settings: ResponderSettings | None = None) -> None:
+    def __init__(self, zoneset: ZoneSet, settings: ResponderSettings | None = None,
+                 store: TableStore | None = None) -> None:
         self.settings = settings or ResponderSettings()
         self._zoneset = zoneset
-        self.fast = FastPath(self, self.settings.cache_entries)
+        self.fast = FastPath(self, self.settings.cache_entries,
+                             udp_payload=self.settings.udp_payload, store=store)
         # NOTIFY (RFC 1996): (query, client, wire) -> an rcode, or a whole response
         # (e.g. one signed with TSIG, RFC 8945 §5.3).
         self.notify_handler: Callable[[Query, object, bytes], int | bytes] | None = None
@@ -141,6 +147,14 @@ class Responder:
         return response
 
     # ------------------------------------------------------------- queries
+
+    def answer_query(self, query: Query, tcp: bool) -> bytes | None:
+        """The slow path's response to a parsed query (the fast path's ``Answerer``)."""
+        return self._query(query, tcp, None)
+
+    def limit(self, query: Query, tcp: bool) -> int:
+        """The largest response ``query`` may get (the fast path's ``Answerer``)."""
+        return self._limit(query, tcp)
 
     def _query(self, query: Query, tcp: bool, client: object) -> bytes | None:
         payload = self.settings.udp_payload

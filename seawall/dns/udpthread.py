@@ -14,8 +14,8 @@ The loop reads until the socket is empty, then waits in poll() for at most
 ``POLL_MS``; ``stop()`` is seen within that time. A worker never builds the
 answer tables in advance: building them touches every zone object, and each
 page a worker touches stops being shared with the supervisor (for 1M records
-that doubled the memory of the server). The supervisor builds them once and
-forks a generation that has them (WorkerPool._start_warming).
+that doubled the memory of the server). The supervisor builds them before it
+forks a generation (seawall/dns/answers.py, WorkerPool._build).
 """
 
 from __future__ import annotations

@@ -1,0 +1,335 @@
+"""Answer tables: the wire answers of a zone version, built before it serves.
+
+An *answer body* is what follows the question in a complete answer to a
+plain query of class IN: it depends on the name, the type, the DO bit and
+the query's header bits but RD, not on the EDNS payload size or the
+transport (``fastpath.py`` adds the header, the question and the OPT). The
+bodies of every name and type of a zone are its *answer table*.
+
+Tables are made here, by the answer engine (``engine.resolve``) and the fast
+encoder (``wire.Encoder``), the same code that answers a query the tables do
+not hold, so the engine stays the single source of truth. They are built
+per zone version and kept in a ``TableStore``: a ZoneSet's table is the
+union of its zones' tables, so a new version of one zone rebuilds that
+zone's table alone, and a version seen before (an emergency version, built
+at start-up; the live version a release goes back to) costs nothing.
+
+An answer may read more than its own zone: a CNAME chain into another zone
+we serve, DS at a child apex (the parent's). Such a body is *foreign*: it is
+built again for each ZoneSet, against that set. Every other body depends on
+its zone version and on which zones are served (a name belongs to the most
+specific of them), so a zone's table is reused only while the set of zone
+origins is the same.
+
+Example::
+
+    store = TableStore(limit=200_000)
+    for _ in store.prepare(zoneset):   # in a background thread, or a slice at a time
+        pass
+    bodies = store.bodies_for(zoneset)  # dict: body key -> entry; None if not built
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import dns.name
+
+from ..zones.model import Zone
+from .engine import Outcome, resolve
+from .query import Query, parse_query
+from .wire import Encoder, Unsupported
+
+if TYPE_CHECKING:
+    from ..zones.zoneset import ZoneSet
+
+log = logging.getLogger("seawall.dns")
+
+IN = 1
+CNAME_TYPE = 5
+SKIP_TYPES = {46, 47, 50}       # RRSIG, NSEC, NSEC3: asked with DO, rarely on their own
+BODY_DO = {0: b"\x00", 0x80: b"\x80"}
+STEP = 32                       # questions built between two yields of ``prepare``
+BUILD_PAYLOAD = 1232            # any: the OPT is not part of a body
+TCP_MAX = 65535
+
+Entry = tuple[int, bytes, bytes]
+"""A body: the response's flags (RD cleared), its counts after QDCOUNT, the records."""
+
+
+def body_key(name_lower: bytes, qtype: int, dnssec_ok: int, flags: bytes) -> bytes:
+    """The table key: lowercased wire name, type, DO (0 or 0x80), the header bits but RD."""
+    return name_lower + qtype.to_bytes(2, "big") + BODY_DO[dnssec_ok] + flags
+
+
+def body_entry(query: Query, response: bytes) -> tuple[bytes, Entry] | None:
+    """The key and body of a complete answer to ``query`` (class IN), else None."""
+    if query.qclass != IN:
+        return None
+    start = 12 + len(query.qname_wire) + 4
+    end = len(response) - 11 if query.has_edns else len(response)
+    arcount = int.from_bytes(response[10:12], "big") - (1 if query.has_edns else 0)
+    # RFC 3225: with DO a signed zone's answers carry signatures; another key.
+    # The query's header bits but RD are in the key too: whatever the
+    # responder makes of them (AD, CD...), a body only serves its like.
+    key = body_key(query.qname_wire.lower(), query.qtype, 0x80 if query.dnssec_ok else 0,
+                   bytes(((query.flags >> 8) & 0xFE, query.flags & 0xFF)))
+    return key, (int.from_bytes(response[2:4], "big") & ~0x0100,
+                 response[6:10] + arcount.to_bytes(2, "big"), response[start:end])
+
+
+def questions(zone: Zone) -> Iterator[tuple[bytes, int]]:
+    """Every (lowercased wire name, type) a zone's table holds."""
+    for node in zone.nodes():
+        if node.is_occluded or not node.rrsets:
+            continue
+        types = [t for t in node.rrsets if t not in SKIP_TYPES]
+        if CNAME_TYPE in node.rrsets:
+            types += [1, 28]     # A and AAAA are what gets asked of an alias
+        name = b"".join(bytes((len(label),)) + label for label in node.name.labels).lower()
+        for qtype in types:
+            yield name, qtype
+
+
+class _Recording:
+    """A ZoneSet as the engine sees it, noting whether an answer left ``zone``."""
+
+    __slots__ = ("zoneset", "zone", "foreign")
+
+    def __init__(self, zoneset: ZoneSet, zone: Zone | None) -> None:
+        self.zoneset = zoneset
+        self.zone = zone
+        self.foreign = False
+
+    def find_zone(self, qname: dns.name.Name) -> Zone | None:
+        found = self.zoneset.find_zone(qname)
+        if found is not None and found is not self.zone:
+            self.foreign = True
+        return found
+
+    def parent_zone(self, zone: Zone) -> Zone | None:
+        found = self.zoneset.parent_zone(zone)
+        if found is not None and found is not self.zone:
+            self.foreign = True
+        return found
+
+
+class Builder:
+    """Makes bodies with the engine and the fast encoder (one per thread)."""
+
+    def __init__(self) -> None:
+        self.encoder = Encoder()
+
+    def body(self, zoneset: ZoneSet, zone: Zone | None, name: bytes, qtype: int
+             ) -> tuple[bytes, Entry, bool] | None:
+        """The key and body of ``name``/``qtype``, and whether the answer left ``zone``.
+
+        Exactly what ``Responder`` makes of a plain query for them: ``resolve``
+        then ``Encoder.encode``; None where it keeps no body (NXDOMAIN,
+        truncated, or an answer only dnspython's renderer can encode).
+        """
+        wire = (b"\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" + name
+                + qtype.to_bytes(2, "big") + b"\x00\x01")
+        query = parse_query(wire)
+        qname = query.qname
+        seen = _Recording(zoneset, zone)
+        answer = resolve(seen, qname, qtype, dnssec=False)   # type: ignore[arg-type]
+        if answer.outcome is Outcome.NXDOMAIN:
+            return None
+        try:
+            response = self.encoder.encode(query, qname, answer, TCP_MAX, BUILD_PAYLOAD)
+        except Unsupported:
+            return None
+        if not self.encoder.complete:
+            return None
+        made = body_entry(query, response)
+        if made is None:
+            return None
+        return made[0], made[1], seen.foreign
+
+
+class _ZoneTable:
+    """The bodies of one zone version that only it decides, and the questions that
+    read other zones too (built again for each ZoneSet)."""
+
+    __slots__ = ("zone", "origins", "bodies", "foreign")
+
+    def __init__(self, zone: Zone, origins: frozenset, bodies: dict[bytes, Entry],
+                 foreign: list[tuple[bytes, int]]) -> None:
+        self.zone = zone
+        self.origins = origins
+        self.bodies = bodies
+        self.foreign = foreign
+
+
+class TableStore:
+    """Answer tables per zone version, shared by every ZoneSet that serves it.
+
+    Thread-safe: ``prepare`` may run in a background thread while the event
+    loop asks ``bodies_for``. Tables of versions that are neither served nor
+    ``keep()`` (the emergency versions) are forgotten by ``retain``.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self.keep: Callable[[], Iterable[Zone]] = tuple
+        self._zones: dict[int, _ZoneTable] = {}      # id(zone) -> its table
+        self._sets: dict[int, tuple[object, dict[bytes, Entry]]] = {}   # id(set) -> bodies
+        self._lock = threading.Lock()
+        self.built = 0       # questions built (tests, logs)
+
+    # ------------------------------------------------------------- reading
+
+    def bodies_for(self, zoneset: ZoneSet) -> dict[bytes, Entry] | None:
+        """The whole table of ``zoneset``, if ``prepare`` has built it."""
+        with self._lock:
+            made = self._sets.get(id(zoneset))
+        if made is None or made[0] is not zoneset:
+            return None
+        return made[1]
+
+    def partial(self, zoneset: ZoneSet) -> dict[bytes, Entry]:
+        """What is built already of ``zoneset``'s table (its zones' own bodies)."""
+        whole = self.bodies_for(zoneset)
+        if whole is not None:
+            return whole
+        origins = _origins(zoneset)
+        merged: dict[bytes, Entry] = {}
+        for zone in zoneset:
+            table = self._table(zone, origins)
+            if table is not None:
+                merged.update(table.bodies)
+        return merged
+
+    def has(self, zone: Zone, zoneset: ZoneSet) -> bool:
+        """Is ``zone``'s own table built for a set with the origins of ``zoneset``?"""
+        return self._table(zone, _origins(zoneset)) is not None
+
+    def _table(self, zone: Zone, origins: frozenset) -> _ZoneTable | None:
+        with self._lock:
+            table = self._zones.get(id(zone))
+        if table is None or table.zone is not zone or table.origins != origins:
+            return None
+        return table
+
+    # ------------------------------------------------------------ building
+
+    def prepare(self, zoneset: ZoneSet, stop: Callable[[], bool] | None = None
+                ) -> Iterator[None]:
+        """Build ``zoneset``'s table, yielding every few questions (a caller on an
+        event loop runs one step per turn); ``bodies_for`` has it at the end.
+        Stops early, leaving no table for the set, when ``stop()`` says so."""
+        if self.bodies_for(zoneset) is not None:
+            return
+        origins = _origins(zoneset)
+        builder = Builder()
+        for zone in list(zoneset):
+            if self._table(zone, origins) is None:
+                done = yield from self._build_zone(builder, zoneset, zone, origins, stop)
+                if not done:
+                    return
+        merged: dict[bytes, Entry] = {}
+        foreign: list[tuple[bytes, int]] = []
+        for zone in zoneset:
+            table = self._table(zone, origins)
+            if table is None:      # forgotten meanwhile: build it next time
+                return
+            merged.update(table.bodies)
+            foreign += table.foreign
+        for count, (name, qtype) in enumerate(foreign):
+            if len(merged) >= self.limit:
+                break
+            if count % STEP == 0:
+                if stop is not None and stop():
+                    return
+                yield
+            made = self._one(builder, zoneset, None, name, qtype)
+            if made is not None:
+                merged[made[0]] = made[1]
+        if len(merged) > self.limit:
+            merged = dict(_first(merged, self.limit))
+        with self._lock:
+            self._sets[id(zoneset)] = (zoneset, merged)
+        log.debug("answer tables: zone set %d bodies=%d foreign=%d", zoneset.generation,
+                  len(merged), len(foreign))
+
+    def prepare_zone(self, zone: Zone, zoneset: ZoneSet,
+                     stop: Callable[[], bool] | None = None) -> Iterator[None]:
+        """Build the table of a version not served yet (an emergency version), as it
+        would serve in ``zoneset`` with ``zone`` swapped in."""
+        candidate = zoneset.replace({zone.origin: zone})
+        origins = _origins(candidate)
+        if self._table(zone, origins) is None:
+            yield from self._build_zone(Builder(), candidate, zone, origins, stop)
+
+    def _build_zone(self, builder: Builder, zoneset: ZoneSet, zone: Zone,
+                    origins: frozenset, stop: Callable[[], bool] | None
+                    ) -> Iterator[None]:
+        bodies: dict[bytes, Entry] = {}
+        foreign: list[tuple[bytes, int]] = []
+        for count, (name, qtype) in enumerate(questions(zone)):
+            if len(bodies) >= self.limit:
+                break
+            if count % STEP == 0:
+                if stop is not None and stop():
+                    return False
+                yield
+            made = self._one(builder, zoneset, zone, name, qtype)
+            if made is None:
+                continue
+            key, entry, left = made
+            if left:
+                foreign.append((name, qtype))
+            else:
+                bodies[key] = entry
+        with self._lock:
+            self._zones[id(zone)] = _ZoneTable(zone, origins, bodies, foreign)
+        return True
+
+    def _one(self, builder: Builder, zoneset: ZoneSet, zone: Zone | None, name: bytes,
+             qtype: int) -> tuple[bytes, Entry, bool] | None:
+        self.built += 1
+        try:
+            return builder.body(zoneset, zone, name, qtype)
+        except Exception:
+            log.debug("answer table: failed: name=%r type=%d", name, qtype, exc_info=True)
+            return None
+
+    # ----------------------------------------------------------- retaining
+
+    def retain(self, *zonesets: ZoneSet) -> None:
+        """Forget every table but those of these sets' zones and of ``keep()``."""
+        wanted = {id(zone) for zoneset in zonesets for zone in zoneset}
+        wanted |= {id(zone) for zone in self.keep() if zone is not None}
+        sets = {id(zoneset) for zoneset in zonesets}
+        with self._lock:
+            self._zones = {k: v for k, v in self._zones.items() if k in wanted}
+            self._sets = {k: v for k, v in self._sets.items() if k in sets}
+
+    def missing(self, zoneset: ZoneSet) -> list[Zone]:
+        """The ``keep()`` versions whose tables are not built for ``zoneset``'s origins."""
+        out = []
+        for zone in self.keep():
+            if zone is None:
+                continue
+            origins = _origins(zoneset.replace({zone.origin: zone}))
+            if self._table(zone, origins) is None:
+                out.append(zone)
+        return out
+
+
+def _origins(zoneset: ZoneSet) -> frozenset:
+    return frozenset(zone.origin for zone in zoneset)
+
+
+def _first(bodies: dict[bytes, Entry], count: int) -> Iterator[tuple[bytes, Entry]]:
+    for index, item in enumerate(bodies.items()):
+        if index >= count:
+            return
+        yield item
+
+
+__all__ = ["Builder", "Entry", "TableStore", "body_entry", "body_key", "questions"]
