@@ -14,8 +14,9 @@ from pathlib import Path
 
 from ..config import Duration
 from ..dns.serials import flag_emergency_serials
+from ..failover.emergency import compare
 from ..zones.loader import LoadedZone, load_directory, load_zone_file
-from ..zones.problems import Location, Problem
+from ..zones.problems import Location, Problem, Severity
 from ..zones.signatures import check_dnssec
 
 
@@ -47,6 +48,35 @@ def check_paths(paths: list[Path], strict: bool = True) -> list[LoadedZone]:
     return results
 
 
+def flag_emergency_against_live(results: list[LoadedZone]) -> None:
+    """Each emergency version against its live zone: apex NS, signed, KSK against the DS.
+
+    The same comparison the server makes at start-up (seawall.failover.emergency):
+    a zone whose emergency version fails it is unprotected, so CI must fail.
+    """
+    live = {r.origin: r for r in results
+            if r.zone is not None and r.path.parent.name != "emergency"}
+    for loaded in results:
+        if loaded.zone is None or loaded.path.parent.name != "emergency":
+            continue
+        partner = live.get(loaded.origin)
+        if partner is None or partner.zone is None:
+            continue
+        check = compare(loaded.zone, partner.zone, signatures=False)
+        where = Location(loaded.zone.source or str(loaded.path), 1)
+        for problem in check.problems:
+            loaded.problems.append(Problem(where, f"emergency version of {loaded.origin}: "
+                                                  f"{problem}"))
+        if check.drift is not None and check.drift > DRIFT_WARNING:
+            loaded.problems.append(Problem(where, f"emergency version of {loaded.origin}: "
+                                                  f"{check.drift:.0%} of the live RRsets are "
+                                                  "missing or different in it",
+                                           Severity.WARNING))
+
+
+DRIFT_WARNING = 0.5
+
+
 def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     if missing:
@@ -61,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     results = check_paths(args.paths, strict=not args.lenient)
     _flag_twice_defined(results)
     flag_emergency_serials(results)   # secondaries must be able to follow a switch
+    flag_emergency_against_live(results)   # an emergency version must be able to stand in
     for loaded in results:
         if loaded.zone is not None:
             # Signed zones: signatures verify, none expired or expiring soon, chains whole.

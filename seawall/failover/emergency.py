@@ -40,7 +40,7 @@ from ..zones.model import Zone, build_zone
 from ..zones.problems import Location
 from ..zones.reader import Record
 from ..zones.signatures import check_dnssec, ds_digests, keeps_trust_chain
-from .guard import diff
+from .guard import rrsets_by_key
 from .zonestate import EmergencyCheck
 
 log = logging.getLogger("seawall.failover")
@@ -103,8 +103,13 @@ def load_emergency(directory: Path, *, strict: bool = True) -> EmergencySet:
 def compare(emergency: Zone | None, live: Zone | None, *, mtime: float | None = None,
             margin: float = 3600.0, now: float | None = None,
             broken: str | None = None,
-            parent_ds: set[tuple[int, int, bytes]] | None = None) -> EmergencyCheck:
-    """How far ``emergency`` can stand in for ``live`` (None: not known yet)."""
+            parent_ds: set[tuple[int, int, bytes]] | None = None,
+            signatures: bool = True) -> EmergencyCheck:
+    """How far ``emergency`` can stand in for ``live`` (None: not known yet).
+
+    ``signatures`` False leaves the expiry of its signatures to the caller
+    (``seawall check`` reports it with its own horizon).
+    """
     now = time.time() if now is None else now
     check = EmergencyCheck(age=now - mtime if mtime is not None else None)
     if broken is not None:
@@ -114,7 +119,7 @@ def compare(emergency: Zone | None, live: Zone | None, *, mtime: float | None = 
         check.problems.append("no emergency version")
         return check
     check.signature_expiry = emergency.signature_expiry
-    if emergency.is_signed and emergency.signature_expiry is not None \
+    if signatures and emergency.is_signed and emergency.signature_expiry is not None \
             and emergency.signature_expiry - now < margin:
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(emergency.signature_expiry))
         check.problems.append(f"its signatures expire at {when}")
@@ -129,10 +134,21 @@ def compare(emergency: Zone | None, live: Zone | None, *, mtime: float | None = 
         check.problems.append("the live zone is signed, the emergency version is not")
     elif live.is_signed and ds_digests(live) and not keeps_trust_chain(live, emergency):
         check.problems.append("none of its KSKs matches the DS of the live zone's KSKs")
-    change = diff(live, emergency)
-    if change.before:
-        check.drift = (change.deleted + change.modified) / change.before
+    check.drift = drift(live, emergency)
     return check
+
+
+def drift(live: Zone, emergency: Zone) -> float | None:
+    """The share of live RRsets missing from ``emergency`` or holding other data.
+
+    TTLs are left out: emergency versions carry short ones on purpose.
+    """
+    before, after = rrsets_by_key(live), rrsets_by_key(emergency)
+    if not before:
+        return None
+    differ = sum(1 for key, rrset in before.items()
+                 if key not in after or set(after[key]) != set(rrset))
+    return differ / len(before)
 
 
 def cap_ttls(zone: Zone, cap: int | None) -> Zone:

@@ -96,8 +96,8 @@ def serial_gt(a: int, b: int) -> bool:
 
 def diff(old: Zone, new: Zone) -> Diff:
     """Count RRsets added, deleted and modified, walking both trees by label."""
-    before = _rrsets(old)
-    after = _rrsets(new)
+    before = rrsets_by_key(old)
+    after = rrsets_by_key(new)
     result = Diff(before=len(before), after=len(after))
     for key, rrset in before.items():
         other = after.get(key)
@@ -198,7 +198,7 @@ def _dnssec_reasons(current: Zone | None, new: Zone, now: float | None = None) -
     return reasons
 
 
-def _rrsets(zone: Zone) -> dict[tuple, dns.rrset.RRset]:
+def rrsets_by_key(zone: Zone) -> dict[tuple, dns.rrset.RRset]:
     """Every RRset but the SOA, keyed by (labels below the apex, type, covered type)."""
     out: dict[tuple, dns.rrset.RRset] = {}
     stack: list[tuple[tuple[bytes, ...], Node]] = [((), zone.apex)]

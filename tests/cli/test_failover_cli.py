@@ -133,7 +133,7 @@ def test_force_live_and_expiry(tmp_path, server):
 def test_accept_reload_and_server_refusals(tmp_path, server):
     line = one_line_refusal(seawall_cli(tmp_path, "failover", "accept", "--zone",
                                         "example.com", "--state-dir", "state"))
-    assert line == "seawall: zone example.com. has no rejected version to accept"
+    assert line == "seawall: zone example.com. has no held version to accept"
     line = one_line_refusal(seawall_cli(tmp_path, "failover", "force", "emergency", "--zone",
                                         "nope.test", "--reason", "x", "--state-dir", "state"))
     assert line == "seawall: zone nope.test. is not served"
