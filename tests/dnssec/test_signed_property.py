@@ -110,6 +110,17 @@ def servers(tmp_path_factory):
             peer.stop()
 
 
+def without_nsd_apex_ns_signature(view: dict, origin: str) -> dict:
+    """NSD adds the apex NS RRset to positive answers, and with DO its RRSIG; the
+    harness drops the NS RRset (drop_optional_ns), here its signature goes too."""
+    if not view.get("authority") or any(" IN NS " in line for line in view["authority"]):
+        return view
+    apex_ns_sig = f"{origin} "
+    kept = [line for line in view["authority"]
+            if not (line.startswith(apex_ns_sig) and " IN RRSIG NS " in line)]
+    return {**view, "authority": kept}
+
+
 def test_the_questions_reach_every_zone_and_kind_of_name():
     """Guard against a vacuous run: the owners include the interesting names."""
     for origin, names in OWNERS.items():
@@ -126,6 +137,7 @@ def test_random_signed_questions_match_knot_or_nsd(servers, question):
             "do": dnssec_ok}
     ref, ref2, ours = (diffdns.ask(case, knot), diffdns.ask(case, nsd),
                        diffdns.ask(case, seawall))
+    ref2 = without_nsd_apex_ns_signature(ref2, origin)
     assert ref.get("answered") and ours.get("answered"), (ref, ours)
     if ours == ref or (ref != ref2 and ours == ref2):
         return
