@@ -58,6 +58,10 @@ type are errors naming their line. Example::
       notify: ["127.0.0.1:5301"] # secondaries told of every change of a served version
       notify_key: xfr-key        # sign NOTIFY with this key (null: unsigned)
       ixfr_history: 20           # differences kept per zone for IXFR (0: AXFR only)
+    watch:                       # the domain security watch (seawall.watch; null: off)
+      interval: 5m               # one round: parent delegation, DS, lame servers, peers
+      root_hints: ["192.0.2.1:53"]   # or parents: [...] (the parent's servers, asked directly)
+      peers: [{address: "192.0.2.54:53", name: secondary-1}]
 """
 
 from __future__ import annotations
@@ -278,6 +282,63 @@ class ControlConfig:
             raise ConfigError("control.max_skew must be positive")
 
 
+WATCH_DIGESTS = ("axfr", "names", "soa")
+
+
+@dataclass(frozen=True)
+class WatchPeer:
+    """A nameserver that should serve the same zones: an own secondary or another provider."""
+
+    address: str = ""                       # HOST:PORT of the peer
+    name: str | None = None                 # its label in findings and metrics (default: the address)
+    zones: tuple[str, ...] = ()             # the zones it serves (none: every watched zone)
+    digest: str = "axfr"                    # axfr: a digest of the whole zone (names when AXFR is refused); names: only the RRsets in names; soa: the serial only
+    names: tuple[str, ...] = ()             # RRsets compared as "NAME TYPE" (e.g. "www.example.com A") when AXFR is refused or digest is names
+    tsig: TsigKey | None = None             # key for the peer's AXFR
+
+    @property
+    def label(self) -> str:
+        return self.name or self.address
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """The domain security watch (seawall.watch): the parent's delegation, peers, deadlines."""
+
+    interval: Duration = Duration(300)      # one round of checks every this long
+    timeout: Duration = Duration(2)         # one query waits this long for its answer
+    root_hints: tuple[str, ...] = ()        # HOST:PORT of root servers; the parent of each zone is found from them by following referrals
+    parents: tuple[str, ...] = ()           # HOST:PORT of the parent zone's servers, asked directly instead of walking down from root_hints (zones under one parent)
+    port: int = 53                          # the port of servers learned from referrals and NS records
+    zones: tuple[str, ...] = ()             # the zones watched (none: every served zone)
+    lame: bool = True                       # ask every listed nameserver whether it answers for the zone with authority
+    peers: tuple[WatchPeer, ...] = ()       # secondaries and other providers asked for the SOA and a digest
+    drift_after: Duration = Duration(60)    # a peer behind or different for this long is a finding (a NOTIFY-driven secondary lags a moment after each change)
+    signature_warning: Duration = Duration(86400)  # a finding when the first RRSIG of live, last good or emergency data expires within this
+
+    def validate(self) -> None:
+        if self.interval <= 0 or self.timeout <= 0:
+            raise ConfigError("watch: interval and timeout must be positive")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"watch: port {self.port} is out of range")
+        for address in self.root_hints + self.parents:
+            parse_listen(address)
+        for peer in self.peers:
+            if not peer.address:
+                raise ConfigError("watch.peers: a peer needs `address: HOST:PORT`")
+            parse_listen(peer.address)
+            if peer.digest not in WATCH_DIGESTS:
+                raise ConfigError(f"watch.peers: {peer.label}: digest {peer.digest!r} is not "
+                                  f"one of {', '.join(WATCH_DIGESTS)}")
+            if peer.digest == "names" and not peer.names:
+                raise ConfigError(f"watch.peers: {peer.label}: digest names needs `names`")
+            for item in peer.names:
+                if len(item.split()) != 2:
+                    raise ConfigError(f"watch.peers: {peer.label}: {item!r} is not \"NAME TYPE\"")
+            if peer.tsig is not None:
+                peer.tsig.validate()
+
+
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
 
 
@@ -368,6 +429,7 @@ class Config:
     group: str | None = None             # ... and this group (default: the user's)
     control: ControlConfig = field(default_factory=ControlConfig) # the control channel of seawall failover
     transfers: TransfersConfig = field(default_factory=TransfersConfig) # AXFR/IXFR out and NOTIFY to secondaries
+    watch: WatchConfig | None = None     # the domain security watch: parent delegation, DS, peers, signature deadlines (null: off)
     base_dir: str = "."  # where relative paths are resolved: the config file's folder
 
     def path(self, value: str) -> Path:
@@ -395,6 +457,8 @@ class Config:
         self.failover.validate()
         self.transfers.validate()
         self.control.validate()
+        if self.watch is not None:
+            self.watch.validate()
 
     def worker_count(self) -> int:
         """How many processes answer queries: ``workers``, or the cores we may run on."""

@@ -184,6 +184,7 @@ class SeawallCollector(Collector):
         yield from self._rrl(counters)
         yield from self._server(counters)
         yield from self._zones()
+        yield from self._watch()
 
     def _queries(self, counters: ServerCounters) -> Iterable[Any]:
         family = CounterMetricFamily("seawall_responses", "Responses sent",
@@ -270,6 +271,52 @@ class SeawallCollector(Collector):
         for (kind, cause), value in self.app.event_counts().items():
             events.add_metric([kind, cause], value)
         yield from (state, forced, serial, failures, healthy, good_age, rejected, expiry, events)
+
+
+    def _watch(self) -> Iterable[Any]:
+        """Protection, signature deadlines and the domain security watch's findings."""
+        from .watch.deadlines import DATA, expiries
+        from .watch.findings import KINDS
+        controller = getattr(getattr(self.app, "failover", None), "controller", None)
+        states = sorted(controller.zones.items()) if controller is not None else []
+        unprotected = GaugeMetricFamily("seawall_zone_unprotected",
+                                        "1 while a zone has no emergency version it can trust",
+                                        labels=["zone"])
+        expiry = GaugeMetricFamily("seawall_signature_expiry_timestamp_seconds",
+                                   "When the first RRSIG expires (seconds since the epoch), "
+                                   "by data: live (the backend's newest), last_good, emergency",
+                                   labels=["zone", "data"])
+        for origin, st in states:
+            unprotected.add_metric([origin.to_text()], 1.0 if st.unprotected else 0.0)
+            for data, when in expiries(st).items():
+                if when is not None and data in DATA:
+                    expiry.add_metric([origin.to_text(), data], float(when))
+        yield unprotected
+        yield expiry
+        watch = getattr(self.app, "watch", None)
+        if watch is None:
+            return
+        findings = GaugeMetricFamily("seawall_watch_findings",
+                                     "Findings of the domain security watch standing now",
+                                     labels=["zone", "kind"])
+        counts = watch.book.counts()
+        for origin, _ in watch.watched():
+            for kind in KINDS:
+                findings.add_metric([origin.to_text(), kind],
+                                    counts.get((origin.to_text(), kind), 0))
+        yield findings
+        yield CounterMetricFamily("seawall_watch_rounds", "Rounds of the watch since start",
+                                  value=watch.round_count)
+        if watch.last_round_at is not None:
+            yield GaugeMetricFamily("seawall_watch_last_round_timestamp_seconds",
+                                    "When the last round of the watch ended",
+                                    value=watch.last_round_at)
+            yield GaugeMetricFamily("seawall_watch_round_duration_seconds",
+                                    "How long the last round of the watch took",
+                                    value=watch.last_round_took or 0.0)
+        yield GaugeMetricFamily("seawall_watch_interval_seconds",
+                                "Configured time between rounds of the watch",
+                                value=float(watch.settings.interval))
 
 
 class MetricsServer:

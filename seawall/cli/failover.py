@@ -304,6 +304,9 @@ def format_status(status: dict[str, Any], drill: dict[str, Any] | None = None) -
     if drill and drill.get("phase") != "done":
         lines += [f"Drill {drill['id']} ({drill['scenario']}) {drill['phase']}: fault until "
                   f"{_clock(drill['fault_until'])}"]
+    if status.get("watch") is not None:
+        from .watch import format_watch
+        lines += ["", format_watch(status["watch"])]
     return "\n".join(lines)
 
 

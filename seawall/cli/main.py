@@ -7,7 +7,7 @@ import sys
 
 from .. import __version__
 from ..errors import SeawallError
-from . import check, config, convert, diff, failover, reload, serve
+from . import check, config, convert, diff, failover, reload, serve, watch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.register(commands)
     failover.register(commands)
     reload.register(commands)
+    watch.register(commands)
     return parser
 
 

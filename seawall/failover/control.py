@@ -364,7 +364,11 @@ class ControlServer:
         service = self.app.failover
         controller = service.controller
         if command == "status":
-            return _ok(status=service.status(), listen=self.listen_addresses(),
+            status = service.status()
+            watch = getattr(self.app, "watch", None)   # the domain security watch, if on
+            if watch is not None:
+                status["watch"] = watch.status()
+            return _ok(status=status, listen=self.listen_addresses(),
                        drill=self.drills.summary())
         if command == "force":
             reason = str(request.get("reason") or "").strip()
