@@ -9,8 +9,12 @@ trust anchor, confirms that the DS case really is bogus to the world.
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 import time
+import urllib.request
 
 import dns.flags
 import dns.rcode
@@ -182,3 +186,39 @@ def test_secondary_falls_behind(world):
     assert peers[0]["peer"] == "knot-secondary" and peers[0]["lag"] > 0
     world.secondary.knotc("zone-refresh", f"{ZONE}.")
     world.wait_clear()
+
+
+def test_findings_in_the_cli_status_and_metrics(world):
+    """`seawall watch` runs a round now; `failover status` and /metrics show findings."""
+    config = str(world.work / "seawall.yaml")
+    cli = [sys.executable, "-m", "seawall"]
+    quiet = subprocess.run(cli + ["watch", "--config", config], capture_output=True,
+                           text=True, cwd=world.work, timeout=60)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "0 finding(s) for 1 zone(s)" in quiet.stdout
+    served_at = world.parent("")
+    try:
+        world.wait_finding("delegation-missing", served_at)
+        loud = subprocess.run(cli + ["watch", "--config", config], capture_output=True,
+                              text=True, cwd=world.work, timeout=60)
+        assert loud.returncode == 1, loud.stdout + loud.stderr
+        assert f"{ZONE}. critical delegation-missing [{world.addr[2]}:{world.port}]" \
+            in loud.stdout
+        status = subprocess.run(cli + ["failover", "status", "--config", config],
+                                capture_output=True, text=True, cwd=world.work, timeout=60)
+        assert status.returncode == 0, status.stderr
+        assert "Watch: " in status.stdout and "parent test. (2 server(s))" in status.stdout
+        assert "CRITICAL delegation-missing" in status.stdout
+        assert "RRSIG expiry: live" in status.stdout
+        port = json.loads(world.seawall.ready.read_text())["metrics_port"]
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                         timeout=5).read().decode()
+        assert f'seawall_watch_findings{{kind="delegation-missing",zone="{ZONE}."}} 2.0' \
+            in metrics
+        assert f'seawall_watch_findings{{kind="ds-mismatch",zone="{ZONE}."}} 0.0' in metrics
+        for data in ("live", "last_good", "emergency"):
+            assert f'seawall_signature_expiry_timestamp_seconds{{data="{data}",' \
+                   f'zone="{ZONE}."}}' in metrics
+        assert f'seawall_zone_unprotected{{zone="{ZONE}."}} 0.0' in metrics
+    finally:
+        restore(world)
