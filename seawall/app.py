@@ -158,11 +158,20 @@ class App:
         return [z["zone"] for z in self.failover_status().get("zones", [])
                 if z.get("state") is None]
 
-    async def settled(self) -> None:
+    def unprotected_zones(self) -> list[str]:
+        """Zones without a trustworthy emergency version, each with the reason (/readyz)."""
+        return [f"{z['zone']} ({z['unprotected']})"
+                for z in self.failover_status().get("zones", []) if z.get("unprotected")]
+
+    async def settled(self, timeout: float | None = None) -> bool:
         """Return once what was just published is what answers queries (at once with
-        one process; with workers, once the generation forked for it serves)."""
+        one process; with workers, once the generation forked for it serves); False
+        when the workers did not serve it within ``timeout``."""
         if self.pool is not None:
-            await self.pool.settled()
+            if timeout is None:
+                return await self.pool.settled()
+            return await self.pool.settled(timeout)
+        return True
 
     def counters(self) -> ServerCounters:
         """Answers, RRL verdicts and TCP connections of the whole server."""

@@ -248,11 +248,37 @@ class SeawallCollector(Collector):
         expiry = GaugeMetricFamily("seawall_zone_signature_expiry_seconds",
                                    "Seconds until the first RRSIG of the served data expires",
                                    labels=["zone"])
+        unprotected = GaugeMetricFamily(
+            "seawall_zone_unprotected", "1 when the zone has no trustworthy emergency version",
+            labels=["zone"])
+        switches = CounterMetricFamily("seawall_zone_switches",
+                                       "Changes of the state a zone is served from",
+                                       labels=["zone"])
+        damping = GaugeMetricFamily("seawall_zone_flap_damping_factor",
+                                    "recover_after is multiplied by this (flap damping)",
+                                    labels=["zone"])
+        held_for = GaugeMetricFamily("seawall_zone_held_seconds",
+                                     "How long the backend's newest version has been held back",
+                                     labels=["zone"])
+        drift = GaugeMetricFamily("seawall_emergency_drift_ratio",
+                                  "Share of live RRsets missing or different in the emergency "
+                                  "version", labels=["zone"])
+        store_error = GaugeMetricFamily("seawall_state_dir_error",
+                                        "1 while the state directory cannot be written",
+                                        value=1.0 if status.get("state_dir_error") else 0.0)
         now = time.time()
         for zone in status.get("zones", []):
             name = zone["zone"]
-            for mode in ("live", "stale", "emergency"):
+            for mode in ("live", "held", "stale", "emergency"):
                 state.add_metric([name, mode], 1.0 if zone.get("state") == mode else 0.0)
+            unprotected.add_metric([name], 0.0 if zone.get("protected", True) else 1.0)
+            switches.add_metric([name], zone.get("switches") or 0)
+            damping.add_metric([name], (zone.get("damping") or {}).get("factor", 1))
+            held = zone.get("held")
+            held_for.add_metric([name], held["for"] if held else 0.0)
+            check = zone.get("emergency_check") or {}
+            if check.get("drift") is not None:
+                drift.add_metric([name], check["drift"])
             forced.add_metric([name], 1.0 if zone.get("forced") else 0.0)
             if zone.get("serial") is not None:
                 serial.add_metric([name], zone["serial"])
@@ -270,7 +296,8 @@ class SeawallCollector(Collector):
                                      labels=["kind", "cause"])
         for (kind, cause), value in self.app.event_counts().items():
             events.add_metric([kind, cause], value)
-        yield from (state, forced, serial, failures, healthy, good_age, rejected, expiry, events)
+        yield from (state, forced, serial, failures, healthy, good_age, rejected, expiry, events,
+                    unprotected, switches, damping, held_for, drift, store_error)
 
 
     def _watch(self) -> Iterable[Any]:
@@ -327,6 +354,9 @@ class MetricsServer:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SeawallCollector(app))
         self.ready = ready
+        # Zones without a trustworthy emergency version, for /readyz's detail.
+        self.unprotected: Callable[[], list[str]] | None = getattr(app, "unprotected_zones",
+                                                                    None)
         self.refresh = refresh    # gathers the workers' counters before a scrape
         self.server: asyncio.AbstractServer | None = None
         self.port = 0
@@ -388,5 +418,8 @@ class MetricsServer:
             if missing:
                 return ("503 Service Unavailable",
                         ("no data to serve: " + ", ".join(missing) + "\n").encode(), "text/plain")
-            return "200 OK", b"ready\n", "text/plain"
+            # Ready to serve; zones without a trustworthy emergency version are named.
+            unprotected = self.unprotected() if self.unprotected is not None else []
+            detail = "".join(f"unprotected: {line}\n" for line in unprotected)
+            return "200 OK", ("ready\n" + detail).encode(), "text/plain"
         return "404 Not Found", b"not found\n", "text/plain"

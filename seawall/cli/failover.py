@@ -9,6 +9,7 @@ Every command talks to the server over its control channel (the Unix socket
     seawall failover force emergency|live (--zone Z | --all) --reason TEXT [--for 30m]
     seawall failover release (--zone Z | --all)
     seawall failover accept --zone Z
+    seawall failover remove --zone Z
     seawall failover history [--since 1h] [--zone Z] [--json]
     seawall failover drill --scenario backend-down [--zone Z | --all] [--duration 30s]
                            [--qps 200] [--report drill.md] [--dry-run] [--probe NAME/TYPE]
@@ -101,9 +102,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     release.set_defaults(run=run_release)
 
     accept = sub.add_parser("accept", parents=[parent],
-                            help="serve the version the guard rejected")
+                            help="serve the version the guard held back")
     accept.add_argument("--zone", required=True)
     accept.set_defaults(run=run_accept)
+
+    remove = sub.add_parser("remove", parents=[parent],
+                            help="drop a zone whose backend no longer has it, now")
+    remove.add_argument("--zone", required=True)
+    remove.set_defaults(run=run_remove)
 
     history = sub.add_parser("history", parents=[parent], help="failover events")
     history.add_argument("--since", type=duration, metavar="DURATION",
@@ -201,6 +207,12 @@ def run_accept(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_remove(args: argparse.Namespace) -> int:
+    answer = client_for(args).call("remove", zone=args.zone)
+    print(f"removed: {answer['zone']} (its last good data is dropped)")
+    return 0
+
+
 def run_history(args: argparse.Namespace) -> int:
     since = time.time() - args.since if args.since else None
     answer = client_for(args).call("history", since=since, zone=args.zone)
@@ -286,11 +298,17 @@ def format_status(status: dict[str, Any], drill: dict[str, Any] | None = None) -
             text = f"{why.get('time', '')} {why.get('kind')} ({why.get('cause')}): {text}"
         if zone.get("last_error") and zone["last_error"] not in text:
             text += f"; last error: {zone['last_error']}"
-        rejected = zone.get("rejected")
-        if rejected:
-            reason = "" if rejected["reason"] in text else f": {rejected['reason']}"
-            text += (f"; rejected serial {rejected['serial']}{reason} (seawall failover "
-                     f"accept --zone {zone['zone']} serves it)")
+        held = zone.get("held")
+        if held:
+            reason = "" if held["reason"] in text else f": {held['reason']}"
+            text += (f"; held serial {held['serial']} for {_age(held.get('for'))}{reason} "
+                     f"(seawall failover accept --zone {zone['zone']} serves it)")
+        if zone.get("unprotected"):
+            text += f"; UNPROTECTED: {zone['unprotected']}"
+        damping = zone.get("damping") or {}
+        if damping.get("factor", 1) > 1:
+            text += (f"; flap damping: recovery needs {zone.get('recover_needed')} good "
+                     f"probes ({damping.get('episodes')} bounces)")
         whys.append(f"  {zone['zone']} {text}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]

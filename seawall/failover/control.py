@@ -344,8 +344,12 @@ class ControlServer:
         command = str(request.get("command", ""))
         try:
             answer = await self.handle(command, request, who)
-            if command in SWITCHING and answer.get("ok"):
-                await self.app.settled()   # the switch is served when we say ok
+            if command in SWITCHING and answer.get("ok") \
+                    and not await self.app.settled(SETTLE_TIMEOUT):
+                # Ordered, but not what clients get yet: say so rather than claim it.
+                answer = _error(f"{command} was ordered but the workers did not serve it "
+                                f"within {SETTLE_TIMEOUT:g}s; `seawall failover status` shows "
+                                "what is served")
         except (ControlError, ValueError, TypeError, KeyError,
                 dns.exception.DNSException) as exc:
             log.info("control request failed: command=%s by=%s reason=%s", command, who, exc)
@@ -390,6 +394,12 @@ class ControlServer:
                 raise ControlError("accept needs a zone")
             serial = controller.accept(str(zone), by=f"operator {who}")
             return _ok(zone=_normal(str(zone)), serial=serial)
+        if command == "remove":
+            zone = request.get("zone")
+            if not zone:
+                raise ControlError("remove needs a zone")
+            removed = service.remove_zone(str(zone), by=f"operator {who}")
+            return _ok(zone=removed)
         if command == "history":
             since = request.get("since")
             zone = request.get("zone")
@@ -412,7 +422,8 @@ class ControlServer:
         raise ControlError(f"unknown command {command!r}")
 
 
-SWITCHING = ("force", "release", "accept")   # commands that change what is served at once
+SWITCHING = ("force", "release", "accept", "remove")   # commands that change what is served
+SETTLE_TIMEOUT = 10.0   # seconds a switching command waits for the workers to serve it
 
 
 class _member:

@@ -311,6 +311,14 @@ class FailoverService:
         except Exception:
             log.exception("emergency reload crashed; the versions loaded before stay")
 
+    def remove_zone(self, zone: str, *, by: str = "operator") -> str:
+        """An operator's removal: drop the zone's live data now, and its backend forgets it."""
+        removed = self.controller.remove(zone, by=by)
+        backend = self.backend_for(dns.name.from_text(removed))
+        if backend is not None and hasattr(backend, "remove"):
+            backend.remove(dns.name.from_text(removed))
+        return removed
+
     def backend_for(self, origin: dns.name.Name) -> Backend | None:
         owner = self._owner.get(origin)
         for backend in self.backends:
