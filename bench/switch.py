@@ -1,6 +1,24 @@
-"""Latency and losses while Seawall swaps in a new version of a big zone.
+"""Queries/s, latency and losses while Seawall switches, and from start to full speed.
 
-A steady stream of queries (``--rate`` per second, A hits on the zone) goes
+``--mode saturate`` (the default): dnsperf on CPU 0 keeps Seawall (CPU 1)
+saturated with the mixed query set while the script, every ``--phase``
+seconds, reloads the zone with a changed record (SIGHUP), forces it to its
+emergency version (``seawall failover force emergency``) and releases it.
+dnsperf reports queries/s every second (``-S 1``); a probe in this process
+(``--probe-rate`` A queries a second for the changed name) measures the
+latency of each second and sees which version answers. The report gives
+every second's queries/s as a share of the steady figure (the median of the
+seconds before the first switch), the probe's p50/p99/max, and the worst
+second around each switch.
+
+``--mode start``: how soon each server answers and reaches full speed. The
+server is started (Seawall, NSD and Knot in turn, each pinned to CPU 1); once
+its zone answers, dnsperf saturates it for ``--start-seconds`` and reports
+each second's queries/s; *full speed* is the first second at 90% or more of
+the last seconds' median.
+
+``--mode rate``: the older fixed-rate run. A steady stream of queries
+(``--rate`` per second, A hits on the zone) goes
 to Seawall pinned to CPU 1 from this process pinned to CPU 0; halfway through,
 the zone file gets a new serial and a changed record, and the server is told
 to reload (SIGHUP). Every query's latency is recorded; the report gives p50,
@@ -10,9 +28,10 @@ long the switch took to show. dnsperf has no percentiles, hence this client.
 
 Example::
 
-    .venv/bin/python bench/switch.py                 # 100k records, 5000 q/s, 20 s, 2 workers
-    .venv/bin/python bench/switch.py --workers 1     # one process loads and serves
-    .venv/bin/python bench/switch.py --records 20000 --rate 2000 --duration 10
+    .venv/bin/python bench/switch.py                         # saturate: 100k records, 2 workers
+    .venv/bin/python bench/switch.py --quick                 # 4 s phases
+    .venv/bin/python bench/switch.py --mode start --records 100000
+    .venv/bin/python bench/switch.py --mode rate --workers 1 --rate 2000 --duration 10
 """
 
 from __future__ import annotations
@@ -21,9 +40,12 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -32,13 +54,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import Seawall  # noqa: E402
-from zonegen import ORIGIN, write_zone  # noqa: E402
+from servers import KINDS, Seawall, cpu_seconds, memory_kib  # noqa: E402
+from zonegen import ORIGIN, mixed_queries, write_queries, write_zone  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHANGED = "h0"          # the record whose address changes in the new version
 NEW_ADDRESS = "192.0.2.222"
 NEW_RDATA = socket.inet_aton(NEW_ADDRESS)
+EMERGENCY_ADDRESS = "192.0.2.66"
+EMERGENCY_RDATA = socket.inet_aton(EMERGENCY_ADDRESS)
+FULL_SPEED = 0.9        # a second at this share of the steady queries/s is at full speed
 
 
 def query(qname: str, qid: int) -> bytes:
@@ -64,7 +89,7 @@ def new_version(zone: Path) -> None:
     tmp.replace(zone)
 
 
-def run(args: argparse.Namespace) -> dict:
+def run_rate(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="seawall-switch-"))
     zone_dir = work / "zones"
     zone_dir.mkdir()
@@ -154,18 +179,270 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def emergency_version(zone: Path, emergency: Path) -> None:
+    """The same zone with an older serial and another address for the probed name."""
+    text = zone.read_text().replace(" 2024010101 ", " 2024010001 ", 1)
+    text = text.replace(f"\n{CHANGED} IN A 10.0.0.0\n", f"\n{CHANGED} IN A {EMERGENCY_ADDRESS}\n", 1)
+    emergency.write_text(text)
+
+
+def dnsperf(port: int, queries: Path, seconds: float, cpu: int, outstanding: int
+            ) -> subprocess.Popen:
+    argv = ["taskset", "-c", str(cpu), "dnsperf", "-s", "127.0.0.1", "-p", str(port),
+            "-d", str(queries), "-l", str(seconds), "-q", str(outstanding), "-t", "2", "-S", "1"]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def per_second(output: str) -> list[tuple[float, float]]:
+    """dnsperf -S 1: (wall-clock time, queries/s) of each second."""
+    return [(float(t), float(q)) for t, q in re.findall(r"^(\d+\.\d+): ([\d.]+)$", output, re.M)]
+
+
+def totals(output: str) -> dict:
+    def number(label: str) -> int:
+        match = re.search(rf"{label}:\s+(\d+)", output)
+        return int(match.group(1)) if match else 0
+    return {"sent": number("Queries sent"), "answered": number("Queries completed"),
+            "lost": number("Queries lost")}
+
+
+class Probe:
+    """A few A queries a second for the changed name: latency, and which version answers."""
+
+    def __init__(self, port: int, rate: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.connect(("127.0.0.1", port))
+        self.sock.settimeout(0.2)
+        self.rate = rate
+        self.sent: dict[int, float] = {}
+        self.samples: list[tuple[float, float, bytes]] = []   # (wall time sent, ms, rdata)
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._send, daemon=True),
+                        threading.Thread(target=self._receive, daemon=True)]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def _send(self) -> None:
+        seq = 0
+        interval = 1.0 / self.rate
+        start = time.monotonic()
+        while not self.stop.is_set():
+            delay = start + seq * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            qid = seq & 0xFFFF
+            self.sent[qid] = time.monotonic()
+            self.sent_wall = time.time()
+            try:
+                self.sock.send(query(f"{CHANGED}.{ORIGIN}", qid))
+            except OSError:
+                pass
+            seq += 1
+        self.count = seq
+
+    def _receive(self) -> None:
+        while not self.stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except OSError:
+                continue
+            now = time.monotonic()
+            sent = self.sent.pop(int.from_bytes(data[:2], "big"), None)
+            if sent is not None:
+                self.samples.append((time.time() - (now - sent), (now - sent) * 1000, data[-4:]))
+
+    def finish(self) -> None:
+        time.sleep(0.5)
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=2)
+        self.sock.close()
+
+
+def run_saturate(args: argparse.Namespace) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="seawall-switch-"))
+    zone_dir = work / "zones"
+    (zone_dir / "emergency").mkdir(parents=True)
+    zone = zone_dir / f"{ORIGIN}zone"
+    shape = write_zone(zone, args.records)
+    emergency_version(zone, zone_dir / "emergency" / f"{ORIGIN}zone")
+    queries = work / "mixed.txt"
+    write_queries(queries, mixed_queries(shape, 200_000))
+    server = Seawall("seawall", zone, ORIGIN, work / "seawall", cpu=args.server_cpu,
+                     extra=("--workers", str(args.workers)))
+    state_dir = work / "seawall" / ".seawall"
+    phase = args.phase
+    events: list[tuple[str, float]] = []
+    try:
+        os.sched_setaffinity(0, {args.client_cpu})
+    except OSError:
+        pass
+    try:
+        server.start(timeout=args.timeout)
+        perf = dnsperf(server.port, queries, 4 * phase, args.client_cpu, args.outstanding)
+        probe = Probe(server.port, args.probe_rate)
+        probe.start()
+        cpu_before, began = cpu_seconds(server.pid), time.time()
+        steps = [("reload", lambda: (new_version(zone), os.kill(server.pid, signal.SIGHUP))),
+                 ("force emergency", lambda: control(state_dir, "force", "emergency", "--zone",
+                                                     ORIGIN, "--reason", "bench")),
+                 ("release", lambda: control(state_dir, "release", "--zone", ORIGIN))]
+        for name, step in steps:
+            time.sleep(max(0.0, began + phase * (len(events) + 1) - time.time()))
+            events.append((name, time.time()))
+            step()
+        output = perf.communicate(timeout=4 * phase + 60)[0]
+        probe.finish()
+        cpu = cpu_seconds(server.pid) - cpu_before
+        memory = memory_kib(server.pid)
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    seconds = per_second(output)
+    first_switch = events[0][1]
+    steady = statistics.median([q for t, q in seconds[1:] if t <= first_switch] or [0.0])
+    rows = []
+    for t, qps in seconds:
+        in_second = [(ms, rdata) for sent, ms, rdata in probe.samples if t - 1 <= sent < t]
+        latencies = [ms for ms, _ in in_second]
+        versions = {"new" if r == NEW_RDATA else "emergency" if r == EMERGENCY_RDATA else "old"
+                    for _, r in in_second}
+        rows.append({"t": t, "qps": qps, "share": qps / steady if steady else 0.0,
+                     "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+                     "max_ms": max(latencies, default=float("nan")),
+                     "versions": sorted(versions),
+                     "events": [name for name, at in events if t - 1 <= at < t]})
+    worst = {}
+    for name, at in events:
+        around = [r for r in rows if at - 1 <= r["t"] - 1 < at + phase - 1]
+        if around:
+            low = min(around, key=lambda r: r["share"])
+            worst[name] = {"share": low["share"], "qps": low["qps"],
+                           "p99_ms": max(r["p99_ms"] for r in around),
+                           "max_ms": max(r["max_ms"] for r in around)}
+    return {"mode": "saturate", "records": args.records, "workers": args.workers,
+            "phase": phase, "steady_qps": steady, "dnsperf": totals(output),
+            "probe_sent": getattr(probe, "count", 0), "probe_answered": len(probe.samples),
+            "cpu_s": cpu, "memory": memory, "seconds": rows, "worst": worst,
+            "command": " ".join(sys.argv)}
+
+
+def control(state_dir: Path, *words: str) -> None:
+    subprocess.run([sys.executable, "-m", "seawall", "failover", *words,
+                    "--state-dir", str(state_dir)], check=True, capture_output=True,
+                   timeout=60, env=dict(os.environ))
+
+
+def run_start(args: argparse.Namespace) -> dict:
+    """Each server: start, first answer, then per-second queries/s under dnsperf."""
+    work = Path(tempfile.mkdtemp(prefix="seawall-start-"))
+    zone_dir = work / "zones"
+    zone_dir.mkdir()
+    zone = zone_dir / f"{ORIGIN}zone"
+    shape = write_zone(zone, args.records)
+    queries = work / "mixed.txt"
+    write_queries(queries, mixed_queries(shape, 200_000))
+    results = {}
+    try:
+        os.sched_setaffinity(0, {args.client_cpu})
+    except OSError:
+        pass
+    for name in args.servers:
+        kind = KINDS[name]
+        extra = ("--workers", str(args.workers)) if name == "seawall" else ()
+        server = kind(name, zone, ORIGIN, work / name, cpu=args.server_cpu, extra=extra)
+        if not server.available():
+            continue
+        server.settle = lambda started, deadline: None   # measure from the first answer
+        try:
+            server.start(timeout=args.timeout)
+            output = dnsperf(server.port, queries, args.start_seconds, args.client_cpu,
+                             args.outstanding).communicate(timeout=args.start_seconds + 60)[0]
+            memory = memory_kib(server.pid)
+        finally:
+            server.stop()
+        seconds = [q for _, q in per_second(output)]
+        steady = statistics.median(seconds[-3:]) if seconds else 0.0
+        full = next((i for i, q in enumerate(seconds) if q >= FULL_SPEED * steady), None)
+        results[name] = {"first_answer_s": server.load_seconds, "qps": seconds,
+                         "steady_qps": steady,
+                         "full_speed_s": (server.load_seconds + full + 1
+                                          if full is not None else None),
+                         "first_second_share": seconds[0] / steady if seconds and steady else 0,
+                         "memory": memory, "dnsperf": totals(output)}
+    shutil.rmtree(work, ignore_errors=True)
+    return {"mode": "start", "records": args.records, "workers": args.workers,
+            "servers": results, "command": " ".join(sys.argv)}
+
+
+def print_saturate(result: dict) -> None:
+    print(f"switch under saturation: {result['records']} records, workers {result['workers']}, "
+          f"phases of {result['phase']} s: reload, force emergency, release\n"
+          f"  steady {result['steady_qps']:.0f} q/s; dnsperf sent {result['dnsperf']['sent']} "
+          f"lost {result['dnsperf']['lost']}; probe sent {result['probe_sent']} "
+          f"answered {result['probe_answered']}")
+    print("   s      q/s   share  p50 ms  p99 ms  max ms  served     event")
+    start = result["seconds"][0]["t"] if result["seconds"] else 0
+    for row in result["seconds"]:
+        print(f"  {row['t'] - start + 1:3.0f} {row['qps']:8.0f} {row['share']:6.0%} "
+              f"{row['p50_ms']:7.2f} {row['p99_ms']:7.2f} {row['max_ms']:7.1f}  "
+              f"{','.join(row['versions']):10s} {', '.join(row['events'])}")
+    for name, worst in result["worst"].items():
+        print(f"  {name}: worst second {worst['share']:.0%} of steady ({worst['qps']:.0f} q/s), "
+              f"p99 up to {worst['p99_ms']:.2f} ms, max {worst['max_ms']:.1f} ms")
+
+
+def print_start(result: dict) -> None:
+    print(f"start to full speed: {result['records']} records (Seawall: workers "
+          f"{result['workers']}), dnsperf from the first answer")
+    print("  server     first answer s  full speed s  1st second  steady q/s  PSS MiB   q/s by second")
+    for name, r in result["servers"].items():
+        full = f"{r['full_speed_s']:.2f}" if r["full_speed_s"] is not None else "-"
+        print(f"  {name:9s} {r['first_answer_s']:14.2f} {full:>13s} {r['first_second_share']:10.0%} "
+              f"{r['steady_qps']:11.0f} {r['memory']['pss_kib'] / 1024:8.1f}   "
+              + " ".join(f"{q / 1000:.0f}k" for q in r["qps"]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("saturate", "start", "rate"), default="saturate")
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--rate", type=int, default=5000)
-    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--rate", type=int, default=5000, help="rate mode: queries a second")
+    parser.add_argument("--duration", type=float, default=20.0, help="rate mode: seconds")
+    parser.add_argument("--phase", type=float, default=8.0,
+                        help="saturate mode: seconds before and between the switches")
+    parser.add_argument("--probe-rate", type=int, default=200)
+    parser.add_argument("--outstanding", type=int, default=100, help="dnsperf -q")
+    parser.add_argument("--start-seconds", type=float, default=10.0,
+                        help="start mode: dnsperf seconds from the first answer")
+    parser.add_argument("--servers", nargs="+", default=["seawall", "nsd", "knot"],
+                        help="start mode: servers to start")
+    parser.add_argument("--quick", action="store_true", help="4 s phases; 6 s of start")
     parser.add_argument("--server-cpu", default="1", help="taskset -c list for the server")
     parser.add_argument("--client-cpu", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--workers", type=int, default=2,
                         help="seawall serve --workers (1: one process loads and serves)")
     args = parser.parse_args()
-    result = run(args)
+    if args.quick:
+        args.phase, args.start_seconds = 4.0, 6.0
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if args.mode == "saturate":
+        result = run_saturate(args)
+        print_saturate(result)
+        path.write_text(json.dumps(result, indent=1))
+        print(f"JSON: {path}")
+        return 0
+    if args.mode == "start":
+        result = run_start(args)
+        print_start(result)
+        path.write_text(json.dumps(result, indent=1))
+        print(f"JSON: {path}")
+        return 0
+    result = run_rate(args)
     shown = result["switch_shown_after_s"]
     print(f"switch: {result['records']} records, {result['rate']} q/s for {result['duration']} s, "
           f"workers {args.workers}, reload (SIGHUP) halfway\n"
@@ -176,8 +453,6 @@ def main() -> int:
           f"in the window sent {result['window_sent']}  lost {result['window_lost']}  "
           f"p50 {result['window_p50_ms']:.2f} ms  p99 {result['window_p99_ms']:.2f} ms  "
           f"max {result['window_max_ms']:.1f} ms")
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"switch-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=1))
     print(f"JSON: {path}")
     return 0

@@ -14,6 +14,17 @@ union of its zones' tables, so a new version of one zone rebuilds that
 zone's table alone, and a version seen before (an emergency version, built
 at start-up; the live version a release goes back to) costs nothing.
 
+A new version of a zone that has a table (a reload that changed a few
+records) is built *incrementally*: each body of the old table carries the
+names the engine looked up to make it (every ``walk`` and ``find_node``)
+and whether it read the SOA; the two versions' trees are compared (compact
+leaves as octets, other nodes RRset by RRset, TTLs included), and a body is
+made again only if one of its names, an ancestor of one, or the wildcard
+below such an ancestor changed (so a walk down the tree could go another
+way), or if it read a SOA that changed. The names that changed get their
+questions built afresh. A change at the apex other than its SOA, or a
+change of more than half the names, builds the whole table.
+
 An answer may read more than its own zone: a CNAME chain into another zone
 we serve, DS at a child apex (the parent's). Such a body is *foreign*: it is
 built again for each ZoneSet, against that set. Every other body depends on
@@ -37,8 +48,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import dns.name
+import dns.rrset
 
-from ..zones.model import Zone
+from ..zones.model import Node, Zone
 from .engine import Outcome, resolve
 from .query import Query, parse_query
 from .wire import Encoder, Unsupported
@@ -50,6 +62,7 @@ log = logging.getLogger("seawall.dns")
 
 IN = 1
 CNAME_TYPE = 5
+SOA = 6
 SKIP_TYPES = {46, 47, 50}       # RRSIG, NSEC, NSEC3: asked with DO, rarely on their own
 BODY_DO = {0: b"\x00", 0x80: b"\x80"}
 STEP = 32                       # questions built between two yields of ``prepare``
@@ -84,36 +97,87 @@ def body_entry(query: Query, response: bytes) -> tuple[bytes, Entry] | None:
 def questions(zone: Zone) -> Iterator[tuple[bytes, int]]:
     """Every (lowercased wire name, type) a zone's table holds."""
     for node in zone.nodes():
-        if node.is_occluded or not node.rrsets:
-            continue
-        types = [t for t in node.rrsets if t not in SKIP_TYPES]
-        if CNAME_TYPE in node.rrsets:
-            types += [1, 28]     # A and AAAA are what gets asked of an alias
-        name = b"".join(bytes((len(label),)) + label for label in node.name.labels).lower()
-        for qtype in types:
-            yield name, qtype
+        yield from _questions_of(node, _wire(node.name))
+
+
+def _questions_of(node: Node, name: bytes) -> list[tuple[bytes, int]]:
+    if node.is_occluded or not node.rrsets:
+        return []
+    types = [t for t in node.rrsets if t not in SKIP_TYPES]
+    if CNAME_TYPE in node.rrsets:
+        types += [1, 28]     # A and AAAA are what gets asked of an alias
+    return [(name, qtype) for qtype in types]
+
+
+class _Traced:
+    """A zone as the engine sees it while a body is made: notes what it reads."""
+
+    __slots__ = ("_zone", "names", "soa_read")
+
+    def __init__(self, zone: Zone) -> None:
+        self._zone = zone
+        self.names: list[dns.name.Name] = []
+        self.soa_read = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._zone, name)
+
+    def walk(self, qname: dns.name.Name) -> object:
+        self.names.append(qname)
+        return self._zone.walk(qname)
+
+    def find_node(self, name: dns.name.Name) -> object:
+        self.names.append(name)
+        return self._zone.find_node(name)
+
+    @property
+    def soa(self) -> object:
+        self.soa_read = True
+        return self._zone.soa
+
+    @property
+    def negative_ttl(self) -> int:
+        self.soa_read = True
+        return self._zone.negative_ttl
+
+    def trace(self) -> Trace:
+        return (tuple({_wire(name) for name in self.names}), self.soa_read)
+
+
+Trace = tuple[tuple[bytes, ...], bool]
+"""What a body read of its zone: the names looked up (lowercased wire form), the SOA."""
+
+
+def _wire(name: dns.name.Name) -> bytes:
+    return b"".join(bytes((len(label),)) + label for label in name.labels).lower()
 
 
 class _Recording:
-    """A ZoneSet as the engine sees it, noting whether an answer left ``zone``."""
+    """A ZoneSet as the engine sees it, noting whether an answer left ``zone``
+    and what it read of ``zone``."""
 
-    __slots__ = ("zoneset", "zone", "foreign")
+    __slots__ = ("zoneset", "zone", "foreign", "traced")
 
     def __init__(self, zoneset: ZoneSet, zone: Zone | None) -> None:
         self.zoneset = zoneset
         self.zone = zone
         self.foreign = False
+        self.traced = _Traced(zone) if zone is not None else None
 
     def find_zone(self, qname: dns.name.Name) -> Zone | None:
         found = self.zoneset.find_zone(qname)
         if found is not None and found is not self.zone:
             self.foreign = True
+        elif found is not None and self.traced is not None:
+            return self.traced   # type: ignore[return-value]
         return found
 
     def parent_zone(self, zone: Zone) -> Zone | None:
         found = self.zoneset.parent_zone(zone)
         if found is not None and found is not self.zone:
             self.foreign = True
+        elif found is not None and self.traced is not None:
+            return self.traced   # type: ignore[return-value]
         return found
 
 
@@ -124,8 +188,9 @@ class Builder:
         self.encoder = Encoder()
 
     def body(self, zoneset: ZoneSet, zone: Zone | None, name: bytes, qtype: int
-             ) -> tuple[bytes, Entry, bool] | None:
-        """The key and body of ``name``/``qtype``, and whether the answer left ``zone``.
+             ) -> tuple[bytes, Entry, bool, Trace | None] | None:
+        """The key and body of ``name``/``qtype``, whether the answer left ``zone``,
+        and what it read of ``zone``.
 
         Exactly what ``Responder`` makes of a plain query for them: ``resolve``
         then ``Encoder.encode``; None where it keeps no body (NXDOMAIN,
@@ -148,21 +213,23 @@ class Builder:
         made = body_entry(query, response)
         if made is None:
             return None
-        return made[0], made[1], seen.foreign
+        return made[0], made[1], seen.foreign, \
+            seen.traced.trace() if seen.traced is not None else None
 
 
 class _ZoneTable:
     """The bodies of one zone version that only it decides, and the questions that
     read other zones too (built again for each ZoneSet)."""
 
-    __slots__ = ("zone", "origins", "bodies", "foreign")
+    __slots__ = ("zone", "origins", "bodies", "foreign", "traces")
 
     def __init__(self, zone: Zone, origins: frozenset, bodies: dict[bytes, Entry],
-                 foreign: list[tuple[bytes, int]]) -> None:
+                 foreign: list[tuple[bytes, int]], traces: dict[bytes, Trace]) -> None:
         self.zone = zone
         self.origins = origins
         self.bodies = bodies
         self.foreign = foreign
+        self.traces = traces     # body key -> what it read (for the next version)
 
 
 class TableStore:
@@ -180,6 +247,7 @@ class TableStore:
         self._sets: dict[int, tuple[object, dict[bytes, Entry]]] = {}   # id(set) -> bodies
         self._lock = threading.Lock()
         self.built = 0       # questions built (tests, logs)
+        self.reused = 0      # bodies taken from an older version's table
 
     # ------------------------------------------------------------- reading
 
@@ -268,9 +336,19 @@ class TableStore:
     def _build_zone(self, builder: Builder, zoneset: ZoneSet, zone: Zone,
                     origins: frozenset, stop: Callable[[], bool] | None
                     ) -> Iterator[None]:
+        """Build ``zone``'s own table: from an older version's table when there is
+        one (see the module doc), else every question."""
         bodies: dict[bytes, Entry] = {}
+        traces: dict[bytes, Trace] = {}
         foreign: list[tuple[bytes, int]] = []
-        for count, (name, qtype) in enumerate(questions(zone)):
+        todo: Iterable[tuple[bytes, int]] = questions(zone)
+        older = self._older(zone, origins)
+        if older is not None:
+            delta = _Delta.of(older.zone, zone)
+            if delta is not None and len(delta.changed) <= max(16, len(older.bodies) // 2):
+                todo = delta.apply(older, zone, bodies, traces, foreign)
+                self.reused += len(bodies)
+        for count, (name, qtype) in enumerate(todo):
             if len(bodies) >= self.limit:
                 break
             if count % STEP == 0:
@@ -280,17 +358,29 @@ class TableStore:
             made = self._one(builder, zoneset, zone, name, qtype)
             if made is None:
                 continue
-            key, entry, left = made
+            key, entry, left, trace = made
             if left:
                 foreign.append((name, qtype))
             else:
                 bodies[key] = entry
+                if trace is not None:
+                    traces[key] = trace
         with self._lock:
-            self._zones[id(zone)] = _ZoneTable(zone, origins, bodies, foreign)
+            self._zones[id(zone)] = _ZoneTable(zone, origins, bodies, foreign, traces)
         return True
 
+    def _older(self, zone: Zone, origins: frozenset) -> _ZoneTable | None:
+        """The table of another version of ``zone``'s origin, served with the same origins."""
+        with self._lock:
+            tables = list(self._zones.values())
+        for table in reversed(tables):
+            if table.zone is not zone and table.zone.origin == zone.origin and \
+                    table.origins == origins:
+                return table
+        return None
+
     def _one(self, builder: Builder, zoneset: ZoneSet, zone: Zone | None, name: bytes,
-             qtype: int) -> tuple[bytes, Entry, bool] | None:
+             qtype: int) -> tuple[bytes, Entry, bool, Trace | None] | None:
         self.built += 1
         try:
             return builder.body(zoneset, zone, name, qtype)
@@ -319,6 +409,128 @@ class TableStore:
             if self._table(zone, origins) is None:
                 out.append(zone)
         return out
+
+
+class _Delta:
+    """The names that differ between two versions of a zone (see the module doc)."""
+
+    __slots__ = ("changed", "soa_changed", "origin")
+
+    def __init__(self, changed: set[bytes], soa_changed: bool, origin: bytes) -> None:
+        self.changed = changed
+        self.soa_changed = soa_changed
+        self.origin = origin
+
+    @classmethod
+    def of(cls, old: Zone, new: Zone) -> _Delta | None:
+        """None when the apex differs in more than its SOA (every body may change)."""
+        if not _same_node(old.apex, new.apex, skip=SOA):
+            return None
+        origin = _wire(new.origin)
+        changed: set[bytes] = set()
+        stack = [(origin, old.apex.children, new.apex.children)]
+        while stack:
+            suffix, before, after = stack.pop()
+            was, now = before.entries, after.entries
+            for key in was.keys() | now.keys():
+                name = bytes((len(key),)) + key + suffix
+                x, y = was.get(key), now.get(key)
+                if x is None or y is None:
+                    changed.add(name)   # added or removed, and so is all below it
+                elif type(x) is tuple or type(y) is tuple:
+                    if x != y:
+                        changed.add(name)
+                elif not _same_node(x, y):       # type: ignore[arg-type]
+                    changed.add(name)
+                elif x.children.entries or y.children.entries:   # type: ignore[union-attr]
+                    stack.append((name, x.children, y.children))  # type: ignore[union-attr]
+        soa_changed = not _same_rrset(old.apex.rrsets.get(SOA), new.apex.rrsets.get(SOA))
+        return cls(changed, soa_changed, origin)
+
+    def affects(self, trace: Trace) -> bool:
+        """Could a body that read this have changed? (A walk to each name goes
+        through its ancestors and may end at the wildcard below one of them.)"""
+        names, soa_read = trace
+        if soa_read and self.soa_changed:
+            return True
+        changed = self.changed
+        origin_len = len(self.origin)
+        for name in names:
+            if name == self.origin:
+                if self.soa_changed:
+                    return True      # the apex's own answers may hold the SOA
+                continue
+            offset = 0
+            while len(name) - offset > origin_len:
+                suffix = name[offset:]
+                if suffix in changed or b"\x01*" + suffix in changed:
+                    return True
+                offset += name[offset] + 1
+            if b"\x01*" + self.origin in changed:
+                return True
+        return False
+
+    def apply(self, older: _ZoneTable, zone: Zone, bodies: dict[bytes, Entry],
+              traces: dict[bytes, Trace], foreign: list[tuple[bytes, int]]
+              ) -> list[tuple[bytes, int]]:
+        """Keep the bodies of ``older`` nothing changed for; the questions to build."""
+        todo: dict[tuple[bytes, int], None] = {}
+        for key, entry in older.bodies.items():
+            trace = older.traces.get(key)
+            question = (key[:-5], int.from_bytes(key[-5:-3], "big"))
+            if trace is None or self.affects(trace):
+                todo[question] = None
+            else:
+                bodies[key] = entry
+                traces[key] = trace
+        for question in older.foreign:
+            if question[0] not in self.changed:
+                foreign.append(question)   # made again for each set anyway
+        for name in self.changed:
+            # A changed name's own questions, and those of every name below it
+            # (below an added or changed node the trees were not compared).
+            node = zone.find_node(_name(name))
+            if node is not None:
+                for below, below_name in _subtree(node, name):
+                    for question in _questions_of(below, below_name):
+                        todo[question] = None
+        return list(todo)
+
+
+def _subtree(node: Node, name: bytes) -> Iterator[tuple[Node, bytes]]:
+    """``node`` and every node below it, with their lowercased wire names."""
+    stack = [(node, name)]
+    while stack:
+        node, name = stack.pop()
+        yield node, name
+        for key, child in node.children.items():
+            stack.append((child, bytes((len(key),)) + key + name))
+
+
+def _same_node(a: Node, b: Node, skip: int = -1) -> bool:
+    if (a.is_delegation, a.is_occluded, a.is_apex) != (b.is_delegation, b.is_occluded, b.is_apex):
+        return False
+    if a.rrsets.keys() != b.rrsets.keys() or a.rrsigs.keys() != b.rrsigs.keys():
+        return False
+    for rdtype, rrset in a.rrsets.items():
+        if rdtype != skip and not _same_rrset(rrset, b.rrsets[rdtype]):
+            return False
+    return all(_same_rrset(sigs, b.rrsigs[covered]) for covered, sigs in a.rrsigs.items())
+
+
+def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.ttl == b.ttl and a == b
+
+
+def _name(wire: bytes) -> dns.name.Name:
+    labels = []
+    offset = 0
+    while wire[offset]:
+        labels.append(wire[offset + 1:offset + 1 + wire[offset]])
+        offset += wire[offset] + 1
+    return dns.name.Name(labels + [b""])
 
 
 def _origins(zoneset: ZoneSet) -> frozenset:
