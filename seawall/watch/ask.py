@@ -22,6 +22,7 @@ from ..config import parse_listen
 from ..errors import SeawallError
 
 PAYLOAD = 1232   # EDNS(0) UDP payload size asked for (DNS flag day 2020)
+TRIES = 3        # datagrams sent before a server counts as not answering
 
 
 class Unanswered(SeawallError):
@@ -47,26 +48,33 @@ class Server:
 
 
 async def ask(server: Server, qname: dns.name.Name, rdtype: int, timeout: float, *,
-              dnssec: bool = False) -> dns.message.Message:
-    """One question to ``server``, RD clear; the response, or Unanswered."""
+              dnssec: bool = False, tries: int = TRIES) -> dns.message.Message:
+    """One question to ``server``, RD clear; the response, or Unanswered.
+
+    A datagram that gets no answer is sent again, up to ``tries`` times, as a
+    resolver does: one lost packet is not a finding.
+    """
     query = dns.message.make_query(qname, rdtype, use_edns=0, payload=PAYLOAD,
                                    want_dnssec=dnssec)
     query.flags &= ~dns.flags.RD
-    try:
-        response = await dns.asyncquery.udp(query, server.host, timeout=timeout,
-                                            port=server.port, ignore_unexpected=True)
-        if response.flags & dns.flags.TC:
-            response = await dns.asyncquery.tcp(query, server.host, timeout=timeout,
-                                                port=server.port)
-    except dns.exception.Timeout:
-        raise Unanswered(f"{server}: no answer within {timeout:g}s") from None
-    except (OSError, EOFError, socket.error) as exc:
-        raise Unanswered(f"{server}: {getattr(exc, 'strerror', None) or exc}") from None
-    except (dns.exception.DNSException, ValueError) as exc:
-        raise Unanswered(f"{server}: unusable answer: {exc}") from None
-    except asyncio.TimeoutError:
-        raise Unanswered(f"{server}: no answer within {timeout:g}s") from None
-    return response
+    for attempt in range(tries):
+        try:
+            response = await dns.asyncquery.udp(query, server.host, timeout=timeout,
+                                                port=server.port, ignore_unexpected=True)
+            if response.flags & dns.flags.TC:
+                response = await dns.asyncquery.tcp(query, server.host, timeout=timeout,
+                                                    port=server.port)
+            return response
+        except (dns.exception.Timeout, asyncio.TimeoutError):
+            if attempt + 1 < tries:
+                continue
+            raise Unanswered(f"{server}: no answer within {timeout:g}s, {tries} tries") \
+                from None
+        except (OSError, EOFError, socket.error) as exc:
+            raise Unanswered(f"{server}: {getattr(exc, 'strerror', None) or exc}") from None
+        except (dns.exception.DNSException, ValueError) as exc:
+            raise Unanswered(f"{server}: unusable answer: {exc}") from None
+    raise Unanswered(f"{server}: no answer")
 
 
 def type_text(rdtype: int) -> str:
