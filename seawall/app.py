@@ -104,7 +104,7 @@ class App:
         self.control = ControlServer(self)   # seawall failover, seawall reload
         # The domain security watch (seawall/watch): the parent's DS feeds the guard.
         self.watch = (WatchService(config.watch, self.failover)
-                      if config.watch is not None else None)
+                      if config.watch.enabled else None)
         if self.watch is not None:
             self.controller.parent_ds = self.watch.parent_ds
         self._stopping: asyncio.Event | None = None

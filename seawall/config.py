@@ -58,7 +58,7 @@ type are errors naming their line. Example::
       notify: ["127.0.0.1:5301"] # secondaries told of every change of a served version
       notify_key: xfr-key        # sign NOTIFY with this key (null: unsigned)
       ixfr_history: 20           # differences kept per zone for IXFR (0: AXFR only)
-    watch:                       # the domain security watch (seawall.watch; null: off)
+    watch:                       # the domain security watch (seawall.watch; off without servers to ask)
       interval: 5m               # one round: parent delegation, DS, lame servers, peers
       root_hints: ["192.0.2.1:53"]   # or parents: [...] (the parent's servers, asked directly)
       peers: [{address: "192.0.2.54:53", name: secondary-1}]
@@ -316,6 +316,11 @@ class WatchConfig:
     drift_after: Duration = Duration(60)    # a peer behind or different for this long is a finding (a NOTIFY-driven secondary lags a moment after each change)
     signature_warning: Duration = Duration(86400)  # a finding when the first RRSIG of live, last good or emergency data expires within this
 
+    @property
+    def enabled(self) -> bool:
+        """On once there is something to ask: root hints, parent servers or peers."""
+        return bool(self.root_hints or self.parents or self.peers)
+
     def validate(self) -> None:
         if self.interval <= 0 or self.timeout <= 0:
             raise ConfigError("watch: interval and timeout must be positive")
@@ -429,7 +434,7 @@ class Config:
     group: str | None = None             # ... and this group (default: the user's)
     control: ControlConfig = field(default_factory=ControlConfig) # the control channel of seawall failover
     transfers: TransfersConfig = field(default_factory=TransfersConfig) # AXFR/IXFR out and NOTIFY to secondaries
-    watch: WatchConfig | None = None     # the domain security watch: parent delegation, DS, peers, signature deadlines (null: off)
+    watch: WatchConfig = field(default_factory=WatchConfig) # the domain security watch: parent delegation, DS, peers, signature deadlines (on once it has root_hints, parents or peers)
     base_dir: str = "."  # where relative paths are resolved: the config file's folder
 
     def path(self, value: str) -> Path:
@@ -457,8 +462,7 @@ class Config:
         self.failover.validate()
         self.transfers.validate()
         self.control.validate()
-        if self.watch is not None:
-            self.watch.validate()
+        self.watch.validate()
 
     def worker_count(self) -> int:
         """How many processes answer queries: ``workers``, or the cores we may run on."""

@@ -54,12 +54,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else load_config(None)
-    settings = config.watch or WatchConfig()
+    settings = config.watch
     if args.root_hint or args.parent:
         settings = dataclasses.replace(settings, root_hints=tuple(args.root_hint or ()),
                                        parents=tuple(args.parent or ()))
     settings.validate()
-    if not (settings.root_hints or settings.parents or settings.peers):
+    if not settings.enabled:
         raise SeawallError("nothing to watch: configure watch.root_hints, watch.parents or "
                            "watch.peers, or give --root-hint / --parent")
     zones = args.zone or _served_zones(args)

@@ -125,7 +125,7 @@ def test_the_watch_section(tmp_path: Path):
     watch = load_config(path).watch
     assert watch.interval == 30 and watch.parents == ("192.0.2.1:53",)
     assert watch.peers[0].label == "192.0.2.54:53"
-    assert load_config(None).watch is None
+    assert not load_config(None).watch.enabled   # nothing to ask: off
     for bad in ("watch: {interval: 0s}", "watch: {peers: [{name: x}]}",
                 "watch: {peers: [{address: \"1.2.3.4:53\", digest: names}]}",
                 "watch: {root_hints: [\"nowhere\"]}", "watch: {frequency: 1m}"):
