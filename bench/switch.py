@@ -330,9 +330,12 @@ def run_saturate(args: argparse.Namespace) -> dict:
 
 
 def control(state_dir: Path, *words: str) -> None:
-    subprocess.run([sys.executable, "-m", "seawall", "failover", *words,
-                    "--state-dir", str(state_dir)], check=True, capture_output=True,
-                   timeout=60, env=dict(os.environ))
+    done = subprocess.run([sys.executable, "-m", "seawall", "failover", *words,
+                           "--state-dir", str(state_dir)], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ))
+    if done.returncode != 0:
+        print(f"seawall failover {' '.join(words)}: exit {done.returncode}: "
+              f"{done.stdout.strip()} {done.stderr.strip()}", file=sys.stderr)
 
 
 def run_start(args: argparse.Namespace) -> dict:

@@ -58,9 +58,10 @@ class App:
                                      cache_entries=config.answer_cache,
                                      identity=config.identity.names())
         # Answer tables per zone version, built before a version serves (answers.py);
-        # the emergency versions are built ahead, so a switch to them costs nothing.
+        # the emergency versions are built ahead and the last good ones kept, so a
+        # switch to emergency and back costs nothing.
         self.tables = TableStore(limit=2 * config.answer_cache)
-        self.tables.keep = self._emergency_versions
+        self.tables.keep = self._standby_versions
         self.responder = Responder(ZoneSet(), settings, store=self.tables)
         self.query_stats = QueryStats(sample_every=config.query_log_sample)
         self.backends = make_backends(config)
@@ -131,10 +132,14 @@ class App:
         if self.pool is not None:
             self.pool.refresh()
 
-    def _emergency_versions(self) -> list[Zone]:
-        """The versions a switch may serve next, whose answer tables are kept ready."""
-        return [st.emergency for st in self.failover.controller.zones.values()
-                if st.emergency is not None]
+    def _standby_versions(self) -> list[Zone]:
+        """The versions a switch may serve next, whose answer tables are kept ready:
+        each zone's emergency version, and its last good one (a release goes back)."""
+        out = []
+        for st in self.failover.controller.zones.values():
+            out += [zone for zone in (st.emergency, st.good.zone if st.good else None)
+                    if zone is not None]
+        return out
 
     def _notify(self, query, client, wire: bytes | None = None) -> int | bytes:
         """RFC 1996: route a NOTIFY to the backend of its zone; REFUSED if none."""

@@ -134,6 +134,7 @@ class WorkerPool:
         self._building: dict[int, tuple[ZoneSet, asyncio.Future]] = {}   # id(set) -> build
         self._keeper: asyncio.Task | None = None
         self._pending_since: float | None = None   # a change waits for its tables since
+        self._changed = asyncio.Event()   # set by refresh(): a newer change to serve
 
     # ------------------------------------------------------------ lifecycle
 
@@ -158,6 +159,7 @@ class WorkerPool:
         if self._stopping or self.generation == 0:
             return
         self._wanted = True
+        self._changed.set()
         if self._pending_since is None:
             self._pending_since = time.monotonic()
         if self._follower is None or self._follower.done():
@@ -166,18 +168,21 @@ class WorkerPool:
     async def _follow(self) -> None:
         while self._wanted and not self._stopping:
             self._wanted = False
+            self._changed.clear()
             zoneset = self.app.zoneset
-            waited = time.monotonic() - (self._pending_since or time.monotonic())
-            built = await self._until_built(zoneset, max(0.0, BUILD_WAIT - waited))
+            since = self._pending_since if self._pending_since is not None else time.monotonic()
+            left = max(0.0, since + BUILD_WAIT - time.monotonic())
+            built = await self._until_built(zoneset, left)
             if self._stopping:
                 return
+            if self.app.zoneset is not zoneset and time.monotonic() < since + BUILD_WAIT:
+                # A newer change came meanwhile (say, a switch to an emergency
+                # version built ahead): that one, not this one, is to be served.
+                self._wanted = True
+                continue
             if not built and self.serving_zoneset == zoneset.generation:
                 self._pending_since = None   # served (cold) already: fork once built
                 self._when_built(zoneset)
-                continue
-            if self.app.zoneset is not zoneset and \
-                    time.monotonic() - (self._pending_since or 0) < BUILD_WAIT:
-                self._wanted = True   # newer still: build that one (mostly reused) first
                 continue
             self._pending_since = None
             await self._new_generation()
@@ -214,17 +219,19 @@ class WorkerPool:
         return future
 
     async def _until_built(self, zoneset: ZoneSet, timeout: float) -> bool:
-        """Wait (at most ``timeout``) for ``zoneset``'s tables; are they built?"""
+        """Wait for ``zoneset``'s tables, at most ``timeout`` and no longer than a
+        newer change; are they built?"""
         if self.app.tables.bodies_for(zoneset) is not None:
             return True
         future = self._build(zoneset)
+        changed = asyncio.ensure_future(self._changed.wait())
         try:
-            await asyncio.wait_for(asyncio.shield(future), timeout)
-        except asyncio.TimeoutError:
-            return False
-        except Exception:
-            log.exception("workers: building the answer tables failed")
-            return False
+            await asyncio.wait([future, changed], timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+        if future.done() and not future.cancelled() and future.exception() is not None:
+            log.error("workers: building the answer tables failed: %r", future.exception())
         return self.app.tables.bodies_for(zoneset) is not None
 
     def _when_built(self, zoneset: ZoneSet) -> None:

@@ -342,12 +342,11 @@ class TableStore:
         traces: dict[bytes, Trace] = {}
         foreign: list[tuple[bytes, int]] = []
         todo: Iterable[tuple[bytes, int]] = questions(zone)
-        older = self._older(zone, origins)
-        if older is not None:
-            delta = _Delta.of(older.zone, zone)
-            if delta is not None and len(delta.changed) <= max(16, len(older.bodies) // 2):
-                todo = delta.apply(older, zone, bodies, traces, foreign)
-                self.reused += len(bodies)
+        found = self._older(zone, origins)
+        if found is not None:
+            older, delta = found
+            todo = delta.apply(older, zone, bodies, traces, foreign)
+            self.reused += len(bodies)
         for count, (name, qtype) in enumerate(todo):
             if len(bodies) >= self.limit:
                 break
@@ -369,15 +368,20 @@ class TableStore:
             self._zones[id(zone)] = _ZoneTable(zone, origins, bodies, foreign, traces)
         return True
 
-    def _older(self, zone: Zone, origins: frozenset) -> _ZoneTable | None:
-        """The table of another version of ``zone``'s origin, served with the same origins."""
+    def _older(self, zone: Zone, origins: frozenset) -> tuple[_ZoneTable, _Delta] | None:
+        """The table of another version of ``zone``'s origin (served with the same
+        origins) that differs least from it, if it differs little enough."""
         with self._lock:
-            tables = list(self._zones.values())
-        for table in reversed(tables):
-            if table.zone is not zone and table.zone.origin == zone.origin and \
-                    table.origins == origins:
-                return table
-        return None
+            tables = [t for t in self._zones.values() if t.zone is not zone
+                      and t.zone.origin == zone.origin and t.origins == origins]
+        best: tuple[_ZoneTable, _Delta] | None = None
+        for table in tables:
+            delta = _Delta.of(table.zone, zone)
+            if delta is None or len(delta.changed) > max(16, len(table.bodies) // 2):
+                continue
+            if best is None or len(delta.changed) < len(best[1].changed):
+                best = (table, delta)
+        return best
 
     def _one(self, builder: Builder, zoneset: ZoneSet, zone: Zone | None, name: bytes,
              qtype: int) -> tuple[bytes, Entry, bool, Trace | None] | None:
