@@ -106,3 +106,66 @@ def test_readyz_is_503_naming_a_zone_with_nothing_to_serve(tmp_path):
         status, body = scrape(port, "/readyz")
         assert status == 503, body
         assert "example.net." in body
+
+
+def test_metric_families_are_present_and_move(tmp_path):
+    """RRL, TCP, failover events, backend health, last-good age and signature
+    expiry: each family is exported and follows what happens."""
+    zones = tmp_path / "zones"
+    (zones / "emergency").mkdir(parents=True)
+    for name in ("example.com.zone",):
+        text = (ROOT / "zones" / name).read_text()
+        (zones / name).write_text(text)
+        (zones / "emergency" / name).write_text((ROOT / "zones" / "emergency" / name).read_text())
+    signed = (ROOT / "tests" / "dns" / "data" / "signed" / "nsec.test.zone").read_text()
+    (zones / "nsec.test.zone").write_text(signed)
+    (zones / "emergency" / "nsec.test.zone").write_text(signed)
+    port = free_port()
+    config = tmp_path / "seawall.yaml"
+    config.write_text(f"listen: ['127.0.0.1:0']\nzones: {zones}\nworkers: 1\n"
+                      f"emergency_dir: {zones / 'emergency'}\n"
+                      "rrl: {enabled: true, answers_per_second: 5, slip: 2, exempt: []}\n"
+                      "tcp_max_per_client: 1\n"
+                      f"metrics: {{listen: '127.0.0.1:{port}'}}\n")
+    with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}) as server:
+        first = scrape(port)[1]
+        assert value(first, "seawall_backend_healthy", zone="example.com.") == 1
+        assert value(first, "seawall_tcp_connections") == 0
+        # Signed for ten years (tests/dns/data/signed): expiry is years away.
+        expiry = value(first, "seawall_zone_signature_expiry_seconds", zone="nsec.test.")
+        assert 5 * 365 * 86400 < expiry < 11 * 365 * 86400, expiry
+        assert value(first, "seawall_signature_expiry_timestamp_seconds", zone="nsec.test.",
+                     data="live") > 0
+        age = value(first, "seawall_zone_last_good_age_seconds", zone="example.com.")
+
+        # RRL: a burst over 5 answers/s from one address is dropped or slipped.
+        import socket
+        import time
+
+        import dns.message
+        query = dns.message.make_query("www.example.com.", "A").to_wire()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for _ in range(60):
+                sock.sendto(query, server.addr)
+        # TCP: one connection held open; the second from the same client is refused.
+        held = socket.create_connection(server.addr, timeout=3)
+        extra = socket.create_connection(server.addr, timeout=3)
+        time.sleep(1.2)
+        # An operator's switch: a failover event and a zone switch.
+        ControlClient(state_dir=tmp_path / ".seawall").call(
+            "force", mode="emergency", zones=["example.com."], reason="metrics test")
+        after = scrape(port)[1]
+        held.close()
+        extra.close()
+    rrl = sum(value(after, name, kind=kind) for name in ("seawall_rrl_dropped_total",
+                                                         "seawall_rrl_slipped_total")
+              for kind in ("answer", "nxdomain", "error"))
+    assert rrl >= 40, after
+    assert value(after, "seawall_tcp_connections") == 1
+    assert value(after, "seawall_tcp_refused_total") >= 1
+    assert value(after, "seawall_failover_events_total", kind="override",
+                 cause="operator") == 1
+    assert value(after, "seawall_failover_events_total", kind="transition",
+                 cause="startup") == 2
+    assert value(after, "seawall_zone_switches_total", zone="example.com.") >= 1
+    assert value(after, "seawall_zone_last_good_age_seconds", zone="example.com.") > age
