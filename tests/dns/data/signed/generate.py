@@ -57,6 +57,12 @@ mxdup    MX    10 mail
 mxdup    MX    20 mail
 mxwild   MX    10 host.wild
 srvwild  SRV   0 0 80 a.b.wild
+v6only   AAAA  2001:db8::6
+mxv6     MX    10 v6only
+a        A     192.0.2.3
+mix      NS    a
+mix      NS    ns.mix
+ns.mix   A     192.0.2.33
 sec      NS    ns.sec
 sec      DS    12345 13 2 0F1E2D3C4B5A69788796A5B4C3D2E1F00F1E2D3C4B5A69788796A5B4C3D2E1F0
 ns.sec   A     192.0.2.31
@@ -81,6 +87,7 @@ CASES = [
     ("@", "NSEC3PARAM"), ("@", "TXT"), ("@", "RRSIG"), ("@", "NSEC"), ("@", "CDS"),
     ("_sip._udp", "SRV"), ("_udp", "SRV"), ("mail", "ANY"), ("b.ent", "ANY"), ("ent", "ANY"),
     ("mxmix", "MX"), ("mxdup", "MX"), ("mxwild", "MX"), ("srvwild", "SRV"), ("nx", "ANY"),
+    ("mxv6", "MX"), ("host.mix", "A"), ("mix", "NS"),
     ("host.sec", "A"), ("sec", "NS"), ("ns.sec", "A"), ("sec", "DS"), ("sec", "A"),
     ("host.insec", "A"), ("insec", "DS"), ("insec", "NS"), ("ns.insec", "AAAA"),
 ]
