@@ -3,8 +3,9 @@
 Seawall acts as a secondary (RFC 5936) that never stops answering:
 
 * **Health probes**: every ``probe_interval`` an SOA query per zone (UDP,
-  ``probe_timeout``) tells whether the primary answers authoritatively; a
-  dead or hung primary is noticed in seconds, not at the next refresh. A
+  ``probe_timeout``, all zones at once on one socket: :mod:`.soaprobe`) tells
+  whether the primary answers authoritatively; a dead or hung primary is
+  noticed in seconds, not at the next refresh, however many zones it has. A
   probe that sees a serial different from ours starts a transfer at once, so
   a lost NOTIFY costs one probe interval.
 * **Refresh**: the zone's SOA REFRESH timer (RETRY after a failure, or the
@@ -50,6 +51,7 @@ from ..zones.problems import Location
 from ..zones.reader import Record
 from ..zones.validate import check_records, check_zone
 from .base import Backend, BackendFailure, Report, Version
+from .soaprobe import ProbeError, probe_serials
 
 log = logging.getLogger("seawall.backends.axfr")
 
@@ -90,14 +92,20 @@ class AxfrBackend(Backend):
     # ------------------------------------------------------------ checks
 
     async def check(self, force: bool = False) -> list[Report]:
-        return list(await asyncio.gather(*(self.look(o, force=force) for o in self.origins)))
+        """One probe round: every zone's SOA at once (one socket), then the transfers due."""
+        serials = await probe_serials(self.origins, self.host, self.port, self.probe_timeout,
+                                      self.key)
+        return list(await asyncio.gather(*(self.look(o, force=force, probed=serials[o])
+                                           for o in self.origins)))
 
     async def look(self, origin: dns.name.Name, *, force: bool = False,
-                   kind: str = "probe") -> Report:
-        """An SOA query, and a transfer when the primary's serial differs from ours."""
+                   kind: str = "probe", probed: int | ProbeError | None = None) -> Report:
+        """An SOA query (or its ``probed`` outcome), and a transfer when the serial moved."""
         try:
             await self.faults.before_call(self.probe_timeout, origin)
-            serial = await self._soa(origin)
+            if isinstance(probed, ProbeError):
+                raise BackendFailure(f"SOA query to {self.name}: {probed}")
+            serial = probed if probed is not None else await self._soa(origin)
         except BackendFailure as exc:
             return Report(origin, False, error=str(exc), kind=kind, drill=exc.drill)
         version = None

@@ -261,7 +261,7 @@ def test_serial_backwards_is_rejected(tmp_path):
         knot.publish(ZONE, zone_text(ZONE, 4, hosts=51), 4)
         rejected = wait_for(lambda: [e for e in events(state) if e["kind"] == "rejected"], 10)
         assert rejected, seawall.output()
-        assert "serial 4 is not after the served serial 5" in rejected[0]["reason"]
+        assert "serial 4 is older than the served serial 5" in rejected[0]["reason"]
         assert ask(seawall.addr, f"{ZONE}.", "SOA").answer[0][0].serial == 5
     finally:
         seawall.stop()
