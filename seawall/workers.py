@@ -125,6 +125,7 @@ class WorkerPool:
         self.workers: dict[int, Worker] = {}
         self.retired = ServerCounters()   # what exited workers counted
         self.serving_zoneset = -1        # ZoneSet generation the workers serve
+        self.serving_warm = False        # ... with its answer tables built
         self._caught_up: list[tuple[int, asyncio.Future]] = []
         self._wanted = False
         self._follower: asyncio.Task | None = None
@@ -149,8 +150,8 @@ class WorkerPool:
             self._build(zoneset, urgent=True)
         if not await self._new_generation():
             raise RuntimeError("workers did not start; see the log above")
-        if self.app.tables.bodies_for(zoneset) is None:
-            self.refresh()   # forks a warm generation once the tables are built
+        if not self.serving_warm:
+            self._when_built(zoneset)   # then a warm generation
         self._keeper = asyncio.get_running_loop().create_task(self._keep_ready())
 
     def refresh(self) -> None:
@@ -181,8 +182,9 @@ class WorkerPool:
                 self._wanted = True
                 continue
             if not built and self.serving_zoneset == zoneset.generation:
-                self._pending_since = None   # served (cold) already: fork once built
-                self._when_built(zoneset)
+                self._pending_since = None   # served already: not again cold
+                if not self.serving_warm:
+                    self._when_built(zoneset)   # a warm generation once built
                 continue
             self._pending_since = None
             await self._new_generation()
@@ -320,6 +322,7 @@ class WorkerPool:
         serving = [w.serving for w in new if w.serving is not None]
         await asyncio.wait(serving, timeout=QUIET_TIMEOUT)
         self.serving_zoneset = zoneset
+        self.serving_warm = warm
         waiting, self._caught_up = self._caught_up, []
         for target, waiter in waiting:
             if target > zoneset:

@@ -64,10 +64,10 @@ def settled_workers(server: SeawallProcess) -> set[int]:
     generation forked before they were built serves cold and is replaced once
     the supervisor built them), once they are the only children left."""
     def warm() -> set[int] | None:
-        match = re.search(r"generation=\d+ serving pids=([\d,]+) .*, warm\)", server.output())
-        if match is None:
+        found = re.findall(r"generation=\d+ serving pids=([\d,]+) .*, warm\)", server.output())
+        if not found:
             return None
-        pids = {int(pid) for pid in match.group(1).split(",")}
+        pids = {int(pid) for pid in found[-1].split(",")}
         return pids if children(server.pid) == pids else None
     return wait_until(warm, what="the workers of the warm generation")
 
