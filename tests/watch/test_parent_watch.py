@@ -203,6 +203,12 @@ def test_findings_in_the_cli_status_and_metrics(world):
                            text=True, cwd=world.work, timeout=60)
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     assert "0 finding(s) for 1 zone(s)" in quiet.stdout
+    # Parent servers named directly (no root hints): the same answer.
+    direct = subprocess.run(cli + ["watch", "--config", config, "--json",
+                                   "--parent", f"{world.addr[2]}:{world.port}",
+                                   "--parent", f"{world.addr[3]}:{world.port}"],
+                            capture_output=True, text=True, cwd=world.work, timeout=60)
+    assert direct.returncode == 0 and json.loads(direct.stdout)["findings"] == [], direct.stdout
     served_at = world.parent("")
     try:
         world.wait_finding("delegation-missing", served_at)

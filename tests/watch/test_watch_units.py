@@ -80,6 +80,7 @@ def test_a_parent_server_without_an_answer():
 def test_an_unsigned_zone_with_a_ds_at_the_parent_is_bogus():
     found = compare(served(signed=False, ksk_ds=set()), [delegation(P1)])
     assert [f.kind for f in found] == ["ds-mismatch"]
+    assert "unsigned" in found[0].detail and found[0].served == "unsigned"
 
 
 def test_ds_memory_keeps_a_replaced_ds_for_its_ttl():
