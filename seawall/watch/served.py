@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import dns.dnssec
 import dns.name
 import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
