@@ -62,6 +62,8 @@ class App:
         # switch to emergency and back costs nothing.
         self.tables = TableStore(limit=2 * config.answer_cache)
         self.tables.keep = self._standby_versions
+        # Each table is also written as a zone image, which a restart reads (image.py).
+        self.tables.images = config.path(config.state_dir) / "images"
         self.responder = Responder(ZoneSet(), settings, store=self.tables)
         self.query_stats = QueryStats(sample_every=config.query_log_sample)
         self.backends = make_backends(config)

@@ -83,6 +83,7 @@ RESPAWN_DELAY = 1.0       # a worker that died is replaced after this long, not 
 CHANNEL_MESSAGE = 1 << 20  # the largest channel message (counters of many zones)
 BUILD_WAIT = 20.0         # a version whose answer tables take longer is served cold meanwhile
 KEEP_READY_EVERY = 1.0    # how often the supervisor looks for versions to build ahead
+IMAGE_WAIT = 3.0          # the first generation waits this long for zone images to be read
 
 
 class Supervised(Protocol):
@@ -146,8 +147,13 @@ class WorkerPool:
         already, else cold; a warm generation follows once they are (built at
         the supervisor's normal priority: nothing older serves meanwhile)."""
         zoneset = self.app.zoneset
-        if self.app.tables.bodies_for(zoneset) is None:
-            self._build(zoneset, urgent=True)
+        tables = self.app.tables
+        if tables.bodies_for(zoneset) is None:
+            building = self._build(zoneset, urgent=True)
+            if tables.has_images(zoneset):
+                # A restart: reading the images takes a fraction of a second and
+                # the first workers start warm; a stale image is built anew.
+                await asyncio.wait([building], timeout=IMAGE_WAIT)
         if not await self._new_generation():
             raise RuntimeError("workers did not start; see the log above")
         if not self.serving_warm:

@@ -43,15 +43,19 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dns.name
 import dns.rrset
 
 from ..zones.model import Node, Zone
+from ..failover.store import safe_name
 from .engine import Outcome, resolve
+from .image import read_image, write_image, zone_digest
 from .query import Query, parse_query
 from .wire import Encoder, Unsupported
 
@@ -246,7 +250,9 @@ class TableStore:
         self._zones: dict[int, _ZoneTable] = {}      # id(zone) -> its table
         self._sets: dict[int, tuple[object, dict[bytes, Entry]]] = {}   # id(set) -> bodies
         self._lock = threading.Lock()
+        self.images: Path | None = None   # where zone images are kept (image.py), if anywhere
         self.built = 0       # questions built (tests, logs)
+        self.loaded = 0      # zone tables read from images
         self.reused = 0      # bodies taken from an older version's table
 
     # ------------------------------------------------------------- reading
@@ -336,8 +342,20 @@ class TableStore:
     def _build_zone(self, builder: Builder, zoneset: ZoneSet, zone: Zone,
                     origins: frozenset, stop: Callable[[], bool] | None
                     ) -> Iterator[None]:
-        """Build ``zone``'s own table: from an older version's table when there is
-        one (see the module doc), else every question."""
+        """Build ``zone``'s own table: from its image if it has one, from an older
+        version's table when there is one (see the module doc), else every question."""
+        digest = None
+        if self.images is not None:
+            digest = zone_digest(zone)
+            loaded = read_image(self.images, zone, digest, origins)
+            if loaded is not None:
+                with self._lock:
+                    self._zones[id(zone)] = _ZoneTable(zone, origins, loaded[0], loaded[2],
+                                                       loaded[1])
+                self.loaded += 1
+                log.info("zone image read: zone=%s serial=%d bodies=%d", zone.origin,
+                         zone.serial, len(loaded[0]))
+                return True
         bodies: dict[bytes, Entry] = {}
         traces: dict[bytes, Trace] = {}
         foreign: list[tuple[bytes, int]] = []
@@ -366,7 +384,23 @@ class TableStore:
                     traces[key] = trace
         with self._lock:
             self._zones[id(zone)] = _ZoneTable(zone, origins, bodies, foreign, traces)
+        if self.images is not None and digest is not None:
+            try:
+                write_image(self.images, zone, digest, origins, bodies, traces, foreign)
+            except OSError as exc:
+                log.warning("zone image not written: zone=%s reason=%s", zone.origin, exc)
         return True
+
+    def has_images(self, zoneset: ZoneSet) -> bool:
+        """Are there images of (some version of) every zone of ``zoneset``? (cheap)"""
+        if self.images is None or not len(zoneset):
+            return False
+        try:
+            names = os.listdir(self.images)
+        except OSError:
+            return False
+        prefixes = {safe_name(zone.origin) + "." for zone in zoneset}
+        return all(any(n.startswith(p) for n in names) for p in prefixes)
 
     def _older(self, zone: Zone, origins: frozenset) -> tuple[_ZoneTable, _Delta] | None:
         """The table of another version of ``zone``'s origin (served with the same
