@@ -102,6 +102,11 @@ class Controller:
         # of it would be bogus for validators: it is held (RFC 4035 §5).
         self.parent_ds: Callable[[dns.name.Name], set[tuple[int, int, bytes]] | None] | None \
             = None
+        # A fleet (seawall.fleet) may veto an automatic switch to emergency caused by
+        # backend failures (quorum: the others must see the backend failing too), and
+        # a version older than the fleet's newest (fencing). None: this server decides.
+        self.emergency_vote: Callable[[dns.name.Name], str | None] | None = None
+        self.version_fence: Callable[[dns.name.Name, Version], str | None] | None = None
 
     # ------------------------------------------------------------- clocks
 
@@ -285,6 +290,10 @@ class Controller:
             verdict = judge(current, version, self.limits)
         if verdict.accepted and not verdict.unchanged:
             verdict = self._against_parent(st.origin, version, verdict)
+        if verdict.accepted and not verdict.unchanged and self.version_fence is not None:
+            why = self.version_fence(st.origin, version)
+            if why is not None:
+                verdict = Verdict(False, verdict.reasons + [why], verdict.diff, older=True)
         if verdict.unchanged and st.good is not None:
             st.good.tag = version.tag
             st.held = None
@@ -441,11 +450,24 @@ class Controller:
         """Where a failing zone goes: stale while its last good data is usable."""
         if self._fresh(st, now):
             return Mode.STALE
-        if self._emergency_usable(st):
+        if self._emergency_usable(st) and self._fleet_agrees(st):
             return Mode.EMERGENCY
         if st.good is not None:
             return Mode.STALE      # fail static: old data beats untrustworthy data
         return Mode.EMERGENCY      # nothing else: whatever emergency version there is
+
+    def _fleet_agrees(self, st: ZoneState) -> bool:
+        """May this zone leave good data for emergency? A fleet's quorum may say no.
+
+        Only the automatic way there is voted on, and only while there is good
+        data to keep serving; without good data, emergency is all there is.
+        """
+        if self.emergency_vote is None or st.good is None:
+            return True
+        why = self.emergency_vote(st.origin)
+        if why is not None and st.last_error != why:
+            log.info("emergency held back: zone=%s reason=%s", st.origin, why)
+        return why is None
 
     def _why_no_good(self, st: ZoneState) -> str:
         if st.good is None:
@@ -465,7 +487,7 @@ class Controller:
                                    now)
             self._tick_signatures(st, now)
             if st.mode is Mode.STALE and not self._fresh(st, now) \
-                    and self._emergency_usable(st):
+                    and self._emergency_usable(st) and self._fleet_agrees(st):
                 good = st.good
                 age = now - good.confirmed_at if good else 0.0
                 horizon = stale_seconds(self.settings.stale_for, good.soa_expire if good else 0)

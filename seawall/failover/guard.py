@@ -18,7 +18,8 @@ Bad data is held, never served (DESIGN principle 2). A version is rejected when
 
 The reasons name the numbers, e.g. ``would delete 9120 of 10000 RRsets
 (91% > 30%)``, because the operator deciding whether to ``accept`` it needs
-them. The SOA itself is left out of the counts: it changes every time.
+them. The SOA and the DNSSEC records (RRSIG, NSEC, NSEC3) are left out of
+the counts: they change with every version, and every re-signing.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..zones.signatures import earliest_expiry, keeps_trust_chain
 SOA = dns.rdatatype.SOA
 NS = dns.rdatatype.NS
 RRSIG = dns.rdatatype.RRSIG
+SIGNING = frozenset({SOA, RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3})
 SERIAL_HALF = 2**31
 
 
@@ -199,15 +201,19 @@ def _dnssec_reasons(current: Zone | None, new: Zone, now: float | None = None) -
 
 
 def rrsets_by_key(zone: Zone) -> dict[tuple, dns.rrset.RRset]:
-    """Every RRset but the SOA, keyed by (labels below the apex, type, covered type)."""
+    """Every data RRset, keyed by (labels below the apex, type).
+
+    The SOA changes with every version, and the DNSSEC records (RRSIG, NSEC,
+    NSEC3) with every re-signing: counting them would make a routine
+    re-signing look like a change of the whole zone. Their validity is
+    judged on its own (``_dnssec_reasons``).
+    """
     out: dict[tuple, dns.rrset.RRset] = {}
     stack: list[tuple[tuple[bytes, ...], Node]] = [((), zone.apex)]
     while stack:
         path, node = stack.pop()
         for rdtype, rrset in node.rrsets.items():
-            if rdtype != SOA:
-                out[(path, rdtype, 0)] = rrset
-        for covered, rrset in node.rrsigs.items():
-            out[(path, RRSIG, covered)] = rrset
+            if rdtype not in SIGNING:
+                out[(path, rdtype)] = rrset
         stack.extend((path + (label,), child) for label, child in node.children.items())
     return out

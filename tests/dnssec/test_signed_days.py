@@ -136,3 +136,23 @@ def test_signatures_running_out_in_live_data_switch_to_valid_emergency(tmp_path,
         sigs = [rr for rrset in response.answer for rr in rrset if rr.rdtype == 46]
         assert sigs and min(s.expiration for s in sigs) > time.time() + 86400 * 300
         assert zone_status(tmp_path)["state"] == "emergency"
+
+
+def test_re_signing_is_not_a_change_of_the_zone(tmp_path):
+    """A routine re-signing replaces every RRSIG: the guard's ratios count data, not signatures."""
+    import dns.name
+
+    from seawall.backends.base import Version
+    from seawall.failover.guard import Limits, judge
+    from seawall.zones.loader import load_zone_file
+
+    require_tool("dnssec-signzone", "dnssec-keygen")
+    make_keys(ORIGIN, tmp_path)
+    origin = dns.name.from_text(ORIGIN)
+    old = load_zone_file(sign(ZONE.format(serial=1, www=LIVE_WWW), ORIGIN, tmp_path,
+                              output=tmp_path / "one"), origin).zone
+    new = load_zone_file(sign(ZONE.format(serial=2, www=LIVE_WWW), ORIGIN, tmp_path,
+                              output=tmp_path / "two"), origin).zone
+    verdict = judge(old, Version(origin, new, [], "t", "test"), Limits(0.3, 0.5))
+    assert verdict.accepted, verdict.reason
+    assert verdict.diff.modified == 0 and verdict.diff.deleted == 0

@@ -81,3 +81,4 @@ def test_invalid_data_is_rejected_with_its_problems():
 def test_diff_counts():
     change = diff(make_zone(ORIGIN, 1, hosts=10), make_zone(ORIGIN, 2, hosts=8))
     assert (change.before, change.after, change.deleted, change.added) == (13, 11, 2, 0)
+
