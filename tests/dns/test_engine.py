@@ -375,3 +375,15 @@ def test_cname_chain_stops_at_max_chain_cnames(links, cnames, address):
     assert types.count(dns.rdatatype.CNAME) == cnames
     assert (dns.rdatatype.A in types) is address
     assert result.rcode == dns.rcode.NOERROR
+
+
+def test_referral_requires_only_the_glue_below_the_cut(signed_responder):
+    """RFC 9471 §3: the glue below the cut must fit (or TC); the address of an NS
+    elsewhere in the zone (``a``, listed first) follows and may be dropped."""
+    result = resolve(signed_responder.zoneset, dns.name.from_text("host.mix.nsec.test."),
+                     dns.rdatatype.A, dnssec=True)
+    assert result.outcome is Outcome.DELEGATION
+    assert result.required_additional == 1
+    assert result.additional[0].name == dns.name.from_text("ns.mix.nsec.test.")
+    assert {r.name.to_text() for r in result.additional} >= {"ns.mix.nsec.test.",
+                                                             "a.nsec.test."}
