@@ -60,7 +60,7 @@ def signed_setup(tmp_path):
     config.write_text(f"listen: ['127.0.0.1:0']\nzones: {zones}\n"
                       f"emergency_dir: {zones / 'emergency'}\nstate_dir: {tmp_path / 'state'}\n"
                       "failover: {probe_interval: 0.2s, fail_after: 3, recover_after: 3, "
-                      "max_delete_ratio: 0.9, max_change_ratio: 1.0}\n")
+                      "max_delete_ratio: 0.9, max_change_ratio: 1.0, stale_for: 0s}\n")
     return tmp_path, keys, zones, config
 
 
@@ -78,9 +78,8 @@ def test_emergency_answers_stay_authentic(signed_setup):
             addr = ("127.0.0.1", port)
             live = validated(addr, "before.nsec.test.")
             assert live.flags & dns.flags.AD and live.rcode() == dns.rcode.NOERROR
-            # The backend breaks: a file that no longer parses.
-            path = zones / "nsec.test.zone"
-            path.write_text(path.read_text() + "garbage that is not a record\n")
+            # The backend fails (its file is gone; stale_for: 0s, so straight to emergency).
+            (zones / "nsec.test.zone").unlink()
             assert wait_for(lambda: ask(server.addr, "www.nsec.test.").answer[0][0].address
                             == "192.0.2.99"), server.output()
             for name, rcode in (("www.nsec.test.", dns.rcode.NOERROR),
@@ -120,14 +119,22 @@ def test_guard_rejects_expired_signatures(signed_setup):
         assert ask(server.addr, "www.nsec.test.").answer[0][0].address == "192.0.2.80"
 
 
-def test_an_emergency_zone_with_expired_signatures_stops_the_start(signed_setup):
+def unprotected_reason(tmp_path: Path) -> str | None:
+    result = subprocess.run([sys.executable, "-m", "seawall", "failover", "status", "--json",
+                             "--state-dir", str(tmp_path / "state")],
+                            capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["status"]["zones"][0]["unprotected"]
+
+
+def test_an_emergency_zone_with_expired_signatures_leaves_the_zone_unprotected(signed_setup):
+    """Found at start-up, reported loudly; live data keeps serving (it no longer stops)."""
     tmp_path, keys, zones, config = signed_setup
     sign(LIVE.format(serial=20, www="192.0.2.99"), ORIGIN, keys, start="20200101000000",
          end="20200201000000", output=zones / "emergency" / "nsec.test.zone")
-    server = SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)})
-    with pytest.raises(RuntimeError, match="expired"):
-        server.start()
-    server.stop()
+    with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}) as server:
+        assert ask(server.addr, "www.nsec.test.").answer[0][0].address == "192.0.2.80"
+        assert "expired" in unprotected_reason(tmp_path)
 
 
 def test_status_reports_the_signature_expiry_of_the_served_data(signed_setup):
@@ -145,12 +152,14 @@ def test_status_reports_the_signature_expiry_of_the_served_data(signed_setup):
         assert server.proc.poll() is None
 
 
-def test_a_mis_signed_emergency_zone_stops_the_start(signed_setup):
-    """A record changed after signing: the emergency version would be bogus."""
+def test_a_mis_signed_emergency_zone_leaves_the_zone_unprotected(signed_setup):
+    """A record changed after signing: the emergency version would be bogus, so never used."""
     tmp_path, keys, zones, config = signed_setup
     path = zones / "emergency" / "nsec.test.zone"
     path.write_text(path.read_text().replace("192.0.2.99", "192.0.2.98"))
-    server = SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)})
-    with pytest.raises(RuntimeError, match="does not verify"):
-        server.start()
-    server.stop()
+    with SeawallProcess(tmp_path, config=config, env={"PYTHONPATH": str(ROOT)}) as server:
+        assert "does not verify" in unprotected_reason(tmp_path)
+        (zones / "nsec.test.zone").unlink()      # the backend fails (stale_for: 0s) ...
+        time.sleep(2.0)
+        # ... and the zone serves its last good data, not the bogus emergency version
+        assert ask(server.addr, "www.nsec.test.").answer[0][0].address == "192.0.2.80"
