@@ -38,6 +38,7 @@ from .dns.rrl import RateLimiter
 from .dns.server import DnsServer
 from .failover.control import ControlServer
 from .failover.service import FailoverService
+from .fleet import FleetService
 from .metrics import MetricsServer, QueryStats, ServerCounters
 from .privileges import drop_privileges, restrict_umask
 from .workers import WorkerPool
@@ -110,6 +111,8 @@ class App:
                       if config.watch.enabled else None)
         if self.watch is not None:
             self.controller.parent_ds = self.watch.parent_ds
+        # A fleet (seawall/fleet): shared intent, quorum for emergency, epochs, through etcd.
+        self.fleet = FleetService(self, config.fleet) if config.fleet.enabled else None
         self._stopping: asyncio.Event | None = None
 
     @property
@@ -206,6 +209,8 @@ class App:
             # a shorter switch interval hands it back to the event loop sooner.
             sys.setswitchinterval(SWITCH_INTERVAL)
         await self.failover.start()
+        if self.fleet is not None:
+            await self.fleet.start()   # etcd need not answer: serving never waits for it
         if self.pool is None:
             await self.server.start()
         else:
@@ -236,6 +241,8 @@ class App:
         await self.control.stop()
         if self.watch is not None:
             await self.watch.stop()
+        if self.fleet is not None:
+            await self.fleet.stop()
         await self.failover.stop()
         await self.primary.stop()
         if self.pool is not None:

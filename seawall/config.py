@@ -62,6 +62,12 @@ type are errors naming their line. Example::
       interval: 5m               # one round: parent delegation, DS, lame servers, peers
       root_hints: ["192.0.2.1:53"]   # or parents: [...] (the parent's servers, asked directly)
       peers: [{address: "192.0.2.54:53", name: secondary-1}]
+    fleet:                       # several servers as one, through etcd v3 (seawall.fleet; off without etcd)
+      etcd: ["127.0.0.1:2379", "127.0.0.1:22379", "127.0.0.1:32379"]
+      name: edge-fra-1           # this server in the fleet (default: the host name)
+      quorum: 0                  # members that must see a backend failing before emergency (0: a majority)
+      lease_ttl: 5s              # a member silent this long has left the fleet
+      grace: 30s                 # etcd unreachable this long: decide alone
 """
 
 from __future__ import annotations
@@ -162,6 +168,34 @@ class TsigKey:
             base64.b64decode(self.secret, validate=True)
         except (ValueError, TypeError):
             raise ConfigError(f"tsig key {self.name}: the secret is not base64") from None
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """A fleet of servers coordinated through etcd (seawall.fleet): intent, quorum, epochs."""
+
+    etcd: tuple[str, ...] = ()              # HOST:PORT of etcd members (their client port, v3 JSON gateway); none: no fleet
+    name: str | None = None                 # this server's name in the fleet (default: the host name)
+    quorum: int = 0                         # live members that must see a zone's backend failing before any leaves its last good data for emergency; 0: a majority of the live members
+    lease_ttl: Duration = Duration(5)       # a member that has not renewed its lease this long has left the fleet
+    grace: Duration = Duration(30)          # etcd unreachable this long: keep the last known intent, but decide alone (no quorum, no fencing)
+    timeout: Duration = Duration(1)         # one request to etcd waits this long at most (then the next member is asked)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.etcd)
+
+    def validate(self) -> None:
+        for address in self.etcd:
+            parse_listen(address)
+        if self.quorum < 0:
+            raise ConfigError("fleet: quorum must be 0 (a majority) or more")
+        if self.lease_ttl < 2:
+            raise ConfigError("fleet: lease_ttl must be at least 2s (etcd's shortest lease)")
+        if self.grace < 0 or self.timeout <= 0:
+            raise ConfigError("fleet: grace must not be negative, timeout must be positive")
+        if self.name is not None and (not self.name or "/" in self.name):
+            raise ConfigError(f"fleet: name {self.name!r} must be non-empty, without '/'")
 
 
 TSIG_ALGORITHMS = ("hmac-md5", "hmac-md5.sig-alg.reg.int", "hmac-sha1", "hmac-sha224",
@@ -435,6 +469,7 @@ class Config:
     control: ControlConfig = field(default_factory=ControlConfig) # the control channel of seawall failover
     transfers: TransfersConfig = field(default_factory=TransfersConfig) # AXFR/IXFR out and NOTIFY to secondaries
     watch: WatchConfig = field(default_factory=WatchConfig) # the domain security watch: parent delegation, DS, peers, signature deadlines (on once it has root_hints, parents or peers)
+    fleet: FleetConfig = field(default_factory=FleetConfig) # several servers as one through etcd: shared intent, quorum for emergency, epochs (on once it has etcd endpoints)
     base_dir: str = "."  # where relative paths are resolved: the config file's folder
 
     def path(self, value: str) -> Path:
@@ -463,6 +498,7 @@ class Config:
         self.transfers.validate()
         self.control.validate()
         self.watch.validate()
+        self.fleet.validate()
 
     def worker_count(self) -> int:
         """How many processes answer queries: ``workers``, or the cores we may run on."""

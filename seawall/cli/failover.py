@@ -9,12 +9,16 @@ Every command talks to the server over its control channel (the Unix socket
     seawall failover force emergency|live (--zone Z | --all) --reason TEXT [--for 30m]
     seawall failover release (--zone Z | --all)
     seawall failover accept --zone Z
+    seawall failover force|release|accept ... --fleet [--etcd HOST:PORT] [--wait 10s]
     seawall failover remove --zone Z
     seawall failover history [--since 1h] [--zone Z] [--json]
     seawall failover drill --scenario backend-down [--zone Z | --all] [--duration 30s]
                            [--qps 200] [--report drill.md] [--dry-run] [--probe NAME/TYPE]
 
-Exit codes: 0 done; 1 a drill missed an objective; 2 refused (no server
+With ``--fleet`` the order goes to every server of the fleet through etcd
+(seawall/fleet/orders.py) and the command waits for each live member.
+
+Exit codes: 0 done; 1 a drill missed an objective, or a fleet member did not follow; 2 refused (no server
 running, bad arguments, the server said no), always as one line.
 """
 
@@ -95,15 +99,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     force.add_argument("--reason", required=True, help="why (kept in the event log)")
     force.add_argument("--for", dest="for_", type=duration, metavar="DURATION",
                        help="release by itself after this long (e.g. 30m)")
+    _fleet_options(force)
     force.set_defaults(run=run_force)
 
     release = sub.add_parser("release", parents=[parent], help="back to automatic")
     _zone_choice(release)
+    _fleet_options(release)
     release.set_defaults(run=run_release)
 
     accept = sub.add_parser("accept", parents=[parent],
                             help="serve the version the guard held back")
     accept.add_argument("--zone", required=True)
+    _fleet_options(accept)
     accept.set_defaults(run=run_accept)
 
     remove = sub.add_parser("remove", parents=[parent],
@@ -142,6 +149,26 @@ def _zone_choice(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--zone", action="append", help="a zone (repeatable)")
     group.add_argument("--all", action="store_true", help="every zone")
+
+
+def _fleet_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("the whole fleet (etcd)")
+    group.add_argument("--fleet", action="store_true",
+                       help="give the order to every server of the fleet through etcd")
+    group.add_argument("--etcd", action="append", metavar="HOST:PORT",
+                       help="an etcd member (repeatable; default: fleet.etcd of --config)")
+    group.add_argument("--wait", type=duration, default=10.0,
+                       help="wait this long for every live member to serve it (default 10s)")
+
+
+def _fleet_order(args: argparse.Namespace, kind: str, order: dict[str, Any]) -> int:
+    """The order for every live member of the fleet; exit 1 when one did not follow."""
+    from ..fleet.orders import run_order
+    from .fleet import endpoints
+    etcd, timeout = endpoints(args)
+    zones = None if getattr(args, "all", False) else \
+        (args.zone if isinstance(args.zone, list) else [args.zone])
+    return run_order(etcd, kind, zones, order, args.wait, timeout)
 
 
 # ------------------------------------------------------------- connecting
@@ -187,6 +214,10 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_force(args: argparse.Namespace) -> int:
+    if args.fleet:
+        until = time.time() + args.for_ if args.for_ else None
+        return _fleet_order(args, "intent", {"action": "force", "mode": args.mode,
+                                             "reason": args.reason, "until": until})
     answer = client_for(args).call("force", mode=args.mode, reason=args.reason,
                                    **{"for": args.for_}, **_zones(args))
     until = f" until {_clock(answer['until'])}" if answer.get("until") else " until released"
@@ -195,6 +226,8 @@ def run_force(args: argparse.Namespace) -> int:
 
 
 def run_release(args: argparse.Namespace) -> int:
+    if args.fleet:
+        return _fleet_order(args, "intent", {"action": "release"})
     answer = client_for(args).call("release", **_zones(args))
     zones = answer["zones"]
     print(f"released to automatic: {', '.join(zones)}" if zones else "nothing was forced")
@@ -202,6 +235,8 @@ def run_release(args: argparse.Namespace) -> int:
 
 
 def run_accept(args: argparse.Namespace) -> int:
+    if args.fleet:
+        return _fleet_order(args, "accept", {})
     answer = client_for(args).call("accept", zone=args.zone)
     print(f"accepted: {answer['zone']} serial {answer['serial']} is served")
     return 0

@@ -7,7 +7,7 @@ import sys
 
 from .. import __version__
 from ..errors import SeawallError
-from . import check, config, convert, diff, failover, reload, serve, watch
+from . import check, config, convert, diff, failover, fleet, reload, serve, watch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     failover.register(commands)
     reload.register(commands)
     watch.register(commands)
+    fleet.register(commands)
     return parser
 
 
