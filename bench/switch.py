@@ -352,29 +352,48 @@ def run_start(args: argparse.Namespace) -> dict:
         os.sched_setaffinity(0, {args.client_cpu})
     except OSError:
         pass
+    runs = []
     for name in args.servers:
+        runs.append((name, name))
+        if name == "seawall":
+            runs.append(("seawall-image", name))   # the same server started again
+    servers: dict[str, object] = {}
+    for label, name in runs:
         kind = KINDS[name]
         extra = ("--workers", str(args.workers)) if name == "seawall" else ()
-        server = kind(name, zone, ORIGIN, work / name, cpu=args.server_cpu, extra=extra)
+        server = servers.get(name) or kind(name, zone, ORIGIN, work / name, cpu=args.server_cpu,
+                                           extra=extra)
+        servers[name] = server
         if not server.available():
             continue
+        settle = type(server).settle
         server.settle = lambda started, deadline: None   # measure from the first answer
         try:
             server.start(timeout=args.timeout)
             output = dnsperf(server.port, queries, args.start_seconds, args.client_cpu,
                              args.outstanding).communicate(timeout=args.start_seconds + 60)[0]
             memory = memory_kib(server.pid)
+            if label == "seawall":
+                # Let it finish building (and writing its zone image) before the restart.
+                settle(server, time.monotonic() - server.load_seconds,
+                       time.monotonic() + args.timeout)
         finally:
             server.stop()
         seconds = [q for _, q in per_second(output)]
-        steady = statistics.median(seconds[-3:]) if seconds else 0.0
+        results[label] = {"first_answer_s": server.load_seconds, "qps": seconds,
+                          "steady_qps": statistics.median(seconds[-3:]) if seconds else 0.0,
+                          "memory": memory, "dnsperf": totals(output)}
+    # Full speed: 90% of the server's steady queries/s; for Seawall the better of
+    # its two runs (a start that is still building its tables is not steady).
+    best = max((r["steady_qps"] for k, r in results.items() if k.startswith("seawall")),
+               default=0.0)
+    for label, r in results.items():
+        steady = best if label.startswith("seawall") else r["steady_qps"]
+        seconds = r["qps"]
         full = next((i for i, q in enumerate(seconds) if q >= FULL_SPEED * steady), None)
-        results[name] = {"first_answer_s": server.load_seconds, "qps": seconds,
-                         "steady_qps": steady,
-                         "full_speed_s": (server.load_seconds + full + 1
-                                          if full is not None else None),
-                         "first_second_share": seconds[0] / steady if seconds and steady else 0,
-                         "memory": memory, "dnsperf": totals(output)}
+        r["reference_qps"] = steady
+        r["full_speed_s"] = r["first_answer_s"] + full + 1 if full is not None else None
+        r["first_second_share"] = seconds[0] / steady if seconds and steady else 0.0
     shutil.rmtree(work, ignore_errors=True)
     return {"mode": "start", "records": args.records, "workers": args.workers,
             "servers": results, "command": " ".join(sys.argv)}
@@ -400,11 +419,12 @@ def print_saturate(result: dict) -> None:
 def print_start(result: dict) -> None:
     print(f"start to full speed: {result['records']} records (Seawall: workers "
           f"{result['workers']}), dnsperf from the first answer")
-    print("  server     first answer s  full speed s  1st second  steady q/s  PSS MiB   q/s by second")
+    print("  server         first answer s  full speed s  1st second  steady q/s  PSS MiB   "
+          "q/s by second")
     for name, r in result["servers"].items():
         full = f"{r['full_speed_s']:.2f}" if r["full_speed_s"] is not None else "-"
-        print(f"  {name:9s} {r['first_answer_s']:14.2f} {full:>13s} {r['first_second_share']:10.0%} "
-              f"{r['steady_qps']:11.0f} {r['memory']['pss_kib'] / 1024:8.1f}   "
+        print(f"  {name:13s} {r['first_answer_s']:10.2f} {full:>13s} {r['first_second_share']:10.0%} "
+              f"{r['reference_qps']:11.0f} {r['memory']['pss_kib'] / 1024:8.1f}   "
               + " ".join(f"{q / 1000:.0f}k" for q in r["qps"]))
 
 

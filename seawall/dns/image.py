@@ -84,14 +84,17 @@ def engine_digest() -> bytes:
 
 
 def zone_digest(zone: Zone) -> bytes:
-    """A digest of a zone's whole content, in the order its tree holds it."""
+    """A digest of a zone's whole content: every name (in label order, which no
+    answer depends on), its RRsets in the order they are served, TTLs, records."""
     digest = hashlib.blake2b(zone.origin.to_wire(), digest_size=16)
     update = digest.update
     stack = [zone.apex]
     _node(update, zone.apex)
     while stack:
         node = stack.pop()
-        for key, entry in node.children.entries.items():
+        entries = node.children.entries
+        for key in sorted(entries):
+            entry = entries[key]
             update(b"\x00" + bytes((len(key),)) + key)
             if type(entry) is tuple:
                 update(repr(entry).encode())
@@ -208,8 +211,10 @@ def read_image(directory: Path, zone: Zone, digest: bytes, origins: Iterable[dns
         return None
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dfd)
-    except OSError:
+    except OSError as exc:
         os.close(dfd)
+        log.info("zone image: none usable: zone=%s serial=%d digest=%s reason=%s",
+                 zone.origin, zone.serial, digest.hex(), exc.strerror)
         return None
     try:
         size = os.fstat(fd).st_size
