@@ -65,8 +65,9 @@ def test_secondary_follows_notify_ixfr_and_a_failover_switch_and_back(tmp_path: 
             assert wait_for(lambda: ixfr_seen(secondary, secondary.output()), 5), \
                 secondary.output()
             assert "how=ixfr " in server.output()
-            # 3. the live file breaks: emergency, served above the live serial
-            path.write_text(changed + "this is not a record\n")
+            # 3. the backend fails (the file is gone; stale_for: 0s): emergency, served
+            #    above the live serial (a broken file would be held, not switched from)
+            path.unlink()
             assert wait_for(lambda: secondary.address(f"www.{ZONE}") == "192.0.2.99"), \
                 secondary.output() + server.output()
             assert served_serial(server) == 2026112703    # the emergency file says 2026112701
