@@ -207,6 +207,36 @@ def test_an_older_version_offered_to_one_server_is_refused(fleet: Fleet) -> None
     assert wait_for(lambda: fleet.zone_status("edge-3", ORG)["state"] == "live", 10)
 
 
+def test_a_server_that_does_not_follow_is_named_and_its_lease_lapses(fleet: Fleet) -> None:
+    stopped = fleet.servers["edge-3"]
+    stopped.signal(signal.SIGSTOP)
+    try:
+        result = fleet.cli("failover", "force", "emergency", "--zone", NET, "--reason",
+                           "provider outage", "--fleet", "--wait", "2s", *fleet.etcd_args())
+        print(result.stdout)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "edge-1: serves it" in result.stdout and "edge-2: serves it" in result.stdout
+        line = next(line for line in result.stdout.splitlines() if "  edge-3:" in line)
+        assert "did not follow within 2s" in line or "left the fleet" in line
+        assert "not followed by 1 of 3: edge-3" in result.stdout
+        assert wait_for(lambda: "edge-3" not in fleet.view().members, 6)
+        status = fleet.cli("fleet", "status", *fleet.etcd_args())
+        print(status.stdout)
+        assert status.returncode == 1
+        assert "edge-3: LAPSED (lease expired)" in status.stdout
+    finally:
+        stopped.signal(signal.SIGCONT)
+    t0 = time.time()
+    # back: a new lease, and the order it missed is followed
+    assert wait_for(lambda: "edge-3" in fleet.view().members, 10)
+    assert wait_for(lambda: fleet.zone_status("edge-3", NET)["state"] == "emergency", 5)
+    print(f"edge-3 rejoined and followed the order it missed {time.time() - t0:.2f}s after "
+          "it was resumed")
+    result = fleet.cli("failover", "release", "--zone", NET, "--fleet", *fleet.etcd_args())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert wait_for(lambda: all_live(fleet), 5)
+
+
 # -------------------------------------------------------- static stability
 
 def test_one_etcd_member_killed_changes_nothing(fleet: Fleet) -> None:
