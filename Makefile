@@ -7,8 +7,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 LISTEN ?= 127.0.0.1:5353
-PEERS  := knotd nsd named dig kdig dnsperf unbound promtool faketime
-APT_PACKAGES := knot nsd bind9 bind9-dnsutils knot-dnsutils dnsperf unbound prometheus faketime
+PEERS  := knotd nsd named dig kdig dnsperf unbound promtool faketime etcd etcdctl
+APT_PACKAGES := knot nsd bind9 bind9-dnsutils knot-dnsutils dnsperf unbound prometheus faketime etcd-server etcd-client
 # Programs tests need besides the DNS peers (tests/cli/test_diff.py and
 # tests/backends/test_files.py run git; tests/cli/test_config_cmd.py runs
 # systemd-analyze on the shipped unit); `program:package` pairs.
