@@ -124,8 +124,11 @@ def run_order(endpoints: Sequence[str], kind: str, zones: Sequence[str] | None,
             return
         took = outcome.get("took")
         notes = "; ".join(outcome.get("notes") or [])
-        if outcome.get("ok"):
-            text = f"serves it ({took:.2f}s after the order)" if took is not None else "serves it"
+        after = f" ({took:.2f}s after the order)" if took is not None else ""
+        if outcome.get("ok") and not outcome.get("zones") and notes:
+            text = f"nothing to do here{after}"
+        elif outcome.get("ok"):
+            text = f"serves it{after}"
         else:
             text = "FAILED: " + "; ".join(outcome.get("errors") or ["?"])
         print(f"  {name}: {text}" + (f" [{notes}]" if notes else ""), file=out, flush=True)

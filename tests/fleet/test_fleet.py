@@ -202,9 +202,26 @@ def test_an_older_version_offered_to_one_server_is_refused(fleet: Fleet) -> None
     assert status["serial"] == 2 and status["state"] == "held"
     assert "older than the fleet's newest" in status["held"]["reason"]
     assert all(fleet.zone_status(n, ORG)["serial"] == 2 for n in ("edge-1", "edge-2"))
-    # back as it was: edge-3 offered the newest again
-    (fleet.dirs["edge-3"] / "zones" / f"{ORG}.zone").write_text(org_text(2, extra))
-    assert wait_for(lambda: fleet.zone_status("edge-3", ORG)["state"] == "live", 10)
+    status = fleet.cli("fleet", "status", *fleet.etcd_args()).stdout
+    print(status)
+    assert "edge-3 example.org. held serial 3: older than the fleet's newest" in status
+    # an operator's accept, given to the fleet, serves it on purpose: the newest now
+    result = fleet.cli("failover", "accept", "--zone", ORG, "--fleet", *fleet.etcd_args())
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "edge-3: serves it" in result.stdout
+    for name in ("edge-1", "edge-2"):                # they had nothing to accept
+        assert f"{name}: nothing to do here" in result.stdout and "nothing held" in result.stdout
+    assert fleet.zone_status("edge-3", ORG)["serial"] == 3
+    assert wait_for(lambda: fleet.view().epochs[f"{ORG}."]["serial"] == 3, 5)
+    assert fleet.view().epochs[f"{ORG}."]["epoch"] == 3
+    # a new version for everyone: the fleet agrees again
+    for name in NAMES:
+        (fleet.dirs[name] / "zones" / f"{ORG}.zone").write_text(
+            org_text(4, extra + "more A 192.0.2.8\n"))
+    assert wait_for(lambda: all(fleet.zone_status(n, ORG)["serial"] == 4
+                                and fleet.zone_status(n, ORG)["state"] == "live"
+                                for n in NAMES), 10)
 
 
 def test_a_server_that_does_not_follow_is_named_and_its_lease_lapses(fleet: Fleet) -> None:
