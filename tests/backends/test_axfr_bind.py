@@ -87,8 +87,9 @@ def test_bind_primary_notify_ixfr_and_failover(tmp_path):
         f"backends:\n  - type: axfr\n    primary: \"127.0.0.1:{bind.port}\"\n"
         f"    zones: [{ZONE}]\n"
         # probes rarely, so the new serial must come by NOTIFY; one failure is enough
+        # stale_for 0s: no last good data is served, the emergency zone at once
         "failover: {probe_interval: 3s, probe_timeout: 0.5s, fail_after: 1,"
-        " recover_after: 3}\n")
+        " recover_after: 3, stale_for: 0s}\n")
     try:
         with SeawallProcess(tmp_path, config=config) as server:
             assert ask(server.addr, f"www.{ZONE}.").answer[0][0].address == LIVE_WWW
