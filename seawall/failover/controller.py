@@ -107,6 +107,10 @@ class Controller:
         # a version older than the fleet's newest (fencing). None: this server decides.
         self.emergency_vote: Callable[[dns.name.Name], str | None] | None = None
         self.version_fence: Callable[[dns.name.Name, Version], str | None] | None = None
+        # Health-checked answers (seawall.health): the zone as served, given the zone
+        # chosen by the state machine; returns the same object when nothing changes.
+        # ``refilter`` re-publishes zones after the health view changed.
+        self.answer_filter: Callable[[dns.name.Name, Zone], Zone] | None = None
 
     # ------------------------------------------------------------- clocks
 
@@ -697,6 +701,11 @@ class Controller:
             st._capped = (id(good.zone), cap_ttls(good.zone, cap))
         return st._capped[1], Mode.STALE
 
+    def refilter(self, origins: Iterable[dns.name.Name]) -> None:
+        """The answer filter's view changed for these zones: publish what they serve now."""
+        self._dirty.update(o for o in origins if o in self.zones)
+        self.flush()
+
     def flush(self) -> None:
         """Publish every zone whose served data changed, as one mapping (one swap)."""
         changes: dict[dns.name.Name, Zone | None] = {}
@@ -706,6 +715,8 @@ class Controller:
             if st is None:
                 continue
             zone, mode = self.served_zone(st)
+            if zone is not None and self.answer_filter is not None:
+                zone = self.answer_filter(origin, zone)
             if st.served_mode is not mode:
                 modes_changed = True
                 if st.served_mode is not None:
