@@ -144,8 +144,12 @@ class _Traced:
         self.soa_read = True
         return self._zone.negative_ttl
 
-    def trace(self) -> Trace:
-        return (tuple({_wire(name) for name in self.names}), self.soa_read)
+    def trace(self, own: bytes) -> Trace | None:
+        """What was read; None for the common case, only ``own`` name and no SOA."""
+        names = {_wire(name) for name in self.names}
+        if not self.soa_read and names == {own}:
+            return None
+        return (tuple(names), self.soa_read)
 
 
 Trace = tuple[tuple[bytes, ...], bool]
@@ -218,7 +222,7 @@ class Builder:
         if made is None:
             return None
         return made[0], made[1], seen.foreign, \
-            seen.traced.trace() if seen.traced is not None else None
+            seen.traced.trace(name) if seen.traced is not None else None
 
 
 class _ZoneTable:
@@ -233,7 +237,9 @@ class _ZoneTable:
         self.origins = origins
         self.bodies = bodies
         self.foreign = foreign
-        self.traces = traces     # body key -> what it read (for the next version)
+        # body key -> what it read, for the next version; a body that read only
+        # its own name (and no SOA), most of them, has no entry.
+        self.traces = traces
 
 
 class TableStore:
@@ -514,13 +520,14 @@ class _Delta:
         """Keep the bodies of ``older`` nothing changed for; the questions to build."""
         todo: dict[tuple[bytes, int], None] = {}
         for key, entry in older.bodies.items():
-            trace = older.traces.get(key)
             question = (key[:-5], int.from_bytes(key[-5:-3], "big"))
-            if trace is None or self.affects(trace):
+            trace = older.traces.get(key)
+            if self.affects(trace if trace is not None else ((question[0],), False)):
                 todo[question] = None
             else:
                 bodies[key] = entry
-                traces[key] = trace
+                if trace is not None:
+                    traces[key] = trace
         for question in older.foreign:
             if question[0] not in self.changed:
                 foreign.append(question)   # made again for each set anyway

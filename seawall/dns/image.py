@@ -16,7 +16,8 @@ the payload, nothing points into memory)::
              bodies u32, foreign u32, zone digest 16, engine digest 16,
              origins digest 16, payload length u64, SHA-256 of the payload 32
     payload  bodies × (key len u16, key, flags u16, counts 6, body len u32, body,
-                       SOA read u8, names u8, names × (len u8, name))
+                       SOA read u8, names u8, names × (len u8, name);
+                       no names and no SOA: it read only its own name)
              foreign × (name len u8, name, type u16)
              index: bodies × u32, the offset of each body record
 
@@ -133,9 +134,9 @@ def write_image(directory: Path, zone: Zone, digest: bytes, origins: Iterable[dn
     parts: list[bytes] = []
     index: list[int] = []
     offset = 0
-    empty: Trace = ((), True)
+    own: Trace = ((), False)    # no names: the body read only its own name
     for key, (flags, counts, body) in bodies.items():
-        names, soa_read = traces.get(key, empty)
+        names, soa_read = traces.get(key, own)
         if len(counts) != 6:
             raise ValueError("counts of a body are 6 octets")
         record = b"".join([
@@ -270,7 +271,8 @@ def _parse(image: mmap.mmap, size: int, zone: Zone, digest: bytes,
                 names.append(image[at + 1:at + 1 + length_])
                 at += 1 + length_
             bodies[key] = (flags, counts, body)
-            traces[key] = (tuple(names), bool(soa_read))
+            if names or soa_read:
+                traces[key] = (tuple(names), bool(soa_read))
         foreign = []
         for _ in range(foreign_count):
             length_ = image[at]
