@@ -129,6 +129,7 @@ class FleetService:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()
             try:
                 await self._round()
             except EtcdError as exc:
@@ -136,7 +137,6 @@ class FleetService:
             except Exception:   # never let the fleet stop the server
                 log.exception("fleet: round failed")
             self._write_local()
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_EVERY)
             except asyncio.TimeoutError:

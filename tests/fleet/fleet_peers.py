@@ -88,7 +88,13 @@ class EtcdCluster:
             proc.kill()
             proc.wait()
 
+    def signal_all(self, sig: int) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(sig)
+
     def stop(self) -> None:
+        self.signal_all(signal.SIGCONT)
         for name in self.names:
             proc = self.procs.get(name)
             if proc is not None and proc.poll() is None:

@@ -284,6 +284,35 @@ def test_one_etcd_member_killed_changes_nothing(fleet: Fleet) -> None:
     assert lost(loops) == {n: {} for n in NAMES}
 
 
+def test_etcd_hanging_changes_nothing(fleet: Fleet) -> None:
+    """Every etcd member stopped (SIGSTOP): requests time out instead of failing fast."""
+    loops = fleet.loops()
+    before = {z: fleet.states(z) for z in (NET, ORG)}
+    t0 = time.time()
+    fleet.etcd.signal_all(signal.SIGSTOP)
+    try:
+        states = []
+        while time.time() - t0 < 5:
+            states.append(fleet.states(NET))
+            time.sleep(0.3)
+        said = {n: fleet.local(n).get("state") for n in NAMES}
+    finally:
+        fleet.etcd.signal_all(signal.SIGCONT)
+    t1 = time.time()
+    rejoined = wait_for(lambda: all(fleet.local(n).get("state") == "joined" for n in NAMES)
+                        and sorted(fleet.view().members) == list(NAMES), 20)
+    t2 = time.time()
+    time.sleep(0.5)
+    stop_loops(loops)
+    print(f"etcd hanging {t1 - t0:.1f}s: servers say {said}; in contact again {t2 - t1:.2f}s "
+          f"after it resumed; answers { {n: loops[n].summary() for n in NAMES} }")
+    assert all(s == before[NET] for s in states), states
+    assert {z: fleet.states(z) for z in (NET, ORG)} == before
+    assert all(state in ("unreachable", "alone") for state in said.values()), said
+    assert rejoined
+    assert lost(loops) == {n: {} for n in NAMES}
+
+
 def test_etcd_stopped_servers_keep_answering_and_rejoin(fleet: Fleet) -> None:
     loops = fleet.loops()
     before = {z: fleet.states(z) for z in (NET, ORG)}
