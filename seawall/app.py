@@ -39,6 +39,7 @@ from .dns.server import DnsServer
 from .failover.control import ControlServer
 from .failover.service import FailoverService
 from .fleet import FleetService
+from .health import HealthService
 from .metrics import MetricsServer, QueryStats, ServerCounters
 from .privileges import drop_privileges, restrict_umask
 from .workers import WorkerPool
@@ -69,6 +70,9 @@ class App:
         self.query_stats = QueryStats(sample_every=config.query_log_sample)
         self.backends = make_backends(config)
         self.failover = FailoverService(config, self.backends, self.publish)
+        # Health-checked answers (seawall/health): checked here, once; served as zone versions.
+        self.health = HealthService(config, self.failover.controller)
+        self.failover.controller.answer_filter = self.health.filter
         self.responder.notify_handler = self._notify
         # Seawall as a primary (transfers out, NOTIFY, served serials): seawall/dns/primary.py
         self.primary = Primary(config, lambda: self.responder.zoneset)
@@ -209,6 +213,7 @@ class App:
             # a shorter switch interval hands it back to the event loop sooner.
             sys.setswitchinterval(SWITCH_INTERVAL)
         await self.failover.start()
+        await self.health.start()
         if self.fleet is not None:
             await self.fleet.start()   # etcd need not answer: serving never waits for it
         if self.pool is None:
@@ -243,6 +248,7 @@ class App:
             await self.watch.stop()
         if self.fleet is not None:
             await self.fleet.stop()
+        await self.health.stop()
         await self.failover.stop()
         await self.primary.stop()
         if self.pool is not None:

@@ -68,6 +68,13 @@ type are errors naming their line. Example::
       quorum: 0                  # members that must see a backend failing before emergency (0: a majority)
       lease_ttl: 5s              # a member silent this long has left the fleet
       grace: 30s                 # etcd unreachable this long: decide alone
+    health:                      # health-checked answers (seawall.health; on once a NAME.health.conf exists)
+      assume_up: true            # before the first checks, targets count as up
+      interval: 10s              # defaults of the checks a side file declares
+      timeout: 2s
+      rise: 2                    # good checks before a target is up again
+      fall: 3                    # failed checks before a target is down
+      hold_down: 0s              # at most one change of a target per this long
 """
 
 from __future__ import annotations
@@ -295,6 +302,29 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    """Health-checked answers (seawall.health): defaults for the checks declared in NAME.health.conf side files."""
+
+    enabled: bool = True                    # false: side files are ignored, every RRset is served as the zone has it
+    assume_up: bool = True                  # before its first checks a target counts as up (false: down, so only checked targets answer)
+    interval: Duration = Duration(10)       # a target is checked this often (a side file may set its own)
+    timeout: Duration = Duration(2)         # a check slower than this has failed
+    rise: int = 2                           # consecutive good checks before a down target is up again
+    fall: int = 3                           # consecutive failed checks before an up target is down
+    hold_down: Duration = Duration(0)       # at most one change of a target's state per this long (damps flapping)
+    stall_after: Duration = Duration(3)     # no result from a target's checker for interval + timeout + this: the checker is stalled, its last view stays
+
+    def validate(self) -> None:
+        if self.interval <= 0 or self.timeout <= 0:
+            raise ConfigError("health: interval and timeout must be positive")
+        if self.rise < 1 or self.fall < 1:
+            raise ConfigError("health: rise and fall must be at least 1")
+        if self.hold_down < 0 or self.stall_after <= 0:
+            raise ConfigError("health: hold_down must not be negative, stall_after must be "
+                              "positive")
+
+
+@dataclass(frozen=True)
 class ControlConfig:
     """The control channel of `seawall failover` and `seawall reload` (seawall.failover.control)."""
 
@@ -470,6 +500,7 @@ class Config:
     transfers: TransfersConfig = field(default_factory=TransfersConfig) # AXFR/IXFR out and NOTIFY to secondaries
     watch: WatchConfig = field(default_factory=WatchConfig) # the domain security watch: parent delegation, DS, peers, signature deadlines (on once it has root_hints, parents or peers)
     fleet: FleetConfig = field(default_factory=FleetConfig) # several servers as one through etcd: shared intent, quorum for emergency, epochs (on once it has etcd endpoints)
+    health: HealthConfig = field(default_factory=HealthConfig) # health-checked answers: checks of the targets declared in NAME.health.conf beside the zone files (on once such a file exists)
     base_dir: str = "."  # where relative paths are resolved: the config file's folder
 
     def path(self, value: str) -> Path:
@@ -499,6 +530,7 @@ class Config:
         self.control.validate()
         self.watch.validate()
         self.fleet.validate()
+        self.health.validate()
 
     def worker_count(self) -> int:
         """How many processes answer queries: ``workers``, or the cores we may run on."""

@@ -372,6 +372,9 @@ class ControlServer:
             watch = getattr(self.app, "watch", None)   # the domain security watch, if on
             if watch is not None:
                 status["watch"] = watch.status()
+            health = getattr(self.app, "health", None)   # health-checked answers
+            if health is not None:
+                status["health"] = health.status()
             return _ok(status=status, listen=self.listen_addresses(),
                        drill=self.drills.summary())
         if command == "force":
