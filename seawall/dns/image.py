@@ -130,46 +130,46 @@ def origins_digest(origins: Iterable[dns.name.Name]) -> bytes:
 def write_image(directory: Path, zone: Zone, digest: bytes, origins: Iterable[dns.name.Name],
                 bodies: dict[bytes, Entry], traces: dict[bytes, Trace],
                 foreign: list[tuple[bytes, int]]) -> Path:
-    """Write one zone version's table; the file written."""
-    parts: list[bytes] = []
-    index: list[int] = []
-    offset = 0
-    own: Trace = ((), False)    # no names: the body read only its own name
-    for key, (flags, counts, body) in bodies.items():
-        names, soa_read = traces.get(key, own)
-        if len(counts) != 6:
-            raise ValueError("counts of a body are 6 octets")
-        record = b"".join([
-            struct.pack("<H", len(key)), key, struct.pack("<H", flags), counts,
-            struct.pack("<I", len(body)), body,
-            bytes((1 if soa_read else 0, len(names))),
-            b"".join(bytes((len(name),)) + name for name in names)])
-        index.append(offset)
-        parts.append(record)
-        offset += len(record)
-    for name, qtype in foreign:
-        record = bytes((len(name),)) + name + struct.pack("<H", qtype)
-        parts.append(record)
-        offset += len(record)
-    parts.append(struct.pack(f"<{len(index)}I", *index))
-    payload = b"".join(parts)
-    header = HEADER.pack(MAGIC, FORMAT, 0, zone.serial, len(bodies), len(foreign), digest,
-                         engine_digest(), origins_digest(origins), len(payload),
-                         hashlib.sha256(payload).digest())
+    """Write one zone version's table; the file written. Records are streamed
+    (no copy of the whole table in memory); the header, with the checksum, last."""
     name = f"{safe_name(zone.origin)}.{digest.hex()}{SUFFIX}"
     dfd = _open_dir(directory, create=True)
     try:
         tmp = name + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600,
                      dir_fd=dfd)
-        try:
-            os.write(fd, header)
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with open(fd, "wb", buffering=1 << 20) as out:
+            out.write(bytes(HEADER.size))
+            checksum = hashlib.sha256()
+            length = 0
+
+            def put(data: bytes) -> None:
+                nonlocal length
+                out.write(data)
+                checksum.update(data)
+                length += len(data)
+
+            index = []
+            own: Trace = ((), False)    # no names: the body read only its own name
+            for key, (flags, counts, body) in bodies.items():
+                names, soa_read = traces.get(key, own)
+                if len(counts) != 6:
+                    raise ValueError("counts of a body are 6 octets")
+                index.append(length)
+                put(b"".join([
+                    struct.pack("<H", len(key)), key, struct.pack("<H", flags), counts,
+                    struct.pack("<I", len(body)), body,
+                    bytes((1 if soa_read else 0, len(names))),
+                    b"".join(bytes((len(n),)) + n for n in names)]))
+            for qname, qtype in foreign:
+                put(bytes((len(qname),)) + qname + struct.pack("<H", qtype))
+            put(struct.pack(f"<{len(index)}I", *index))
+            out.seek(0)
+            out.write(HEADER.pack(MAGIC, FORMAT, 0, zone.serial, len(bodies), len(foreign),
+                                  digest, engine_digest(), origins_digest(origins), length,
+                                  checksum.digest()))
+            out.flush()
+            os.fsync(out.fileno())
         os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         _prune(dfd, safe_name(zone.origin), keep=name)
     finally:
