@@ -66,6 +66,8 @@ def epochs() -> FleetView:
     ("f3", 8, True, True),       # new content, serial behind the newest
     ("f3", 8, False, False),     # hash serials say nothing of order
     ("f1", 8, False, True),      # ... but known older content is still older
+    (None, 8, True, True),       # not fingerprinted (a large zone): the serial counts
+    (None, 11, True, False),
 ])
 def test_fence(fp, serial, ordered, refused) -> None:
     why = fence(epochs(), ZONE, fp, serial, ordered)
