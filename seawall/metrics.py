@@ -185,6 +185,7 @@ class SeawallCollector(Collector):
         yield from self._server(counters)
         yield from self._zones()
         yield from self._watch()
+        yield from self._health()
 
     def _queries(self, counters: ServerCounters) -> Iterable[Any]:
         family = CounterMetricFamily("seawall_responses", "Responses sent",
@@ -344,6 +345,38 @@ class SeawallCollector(Collector):
         yield GaugeMetricFamily("seawall_watch_interval_seconds",
                                 "Configured time between rounds of the watch",
                                 value=float(watch.settings.interval))
+
+
+    def _health(self) -> Iterable[Any]:
+        """Health-checked answers (seawall.health): each target's state, since when."""
+        health = getattr(self.app, "health", None)
+        if health is None or not health.targets:
+            return
+        status = health.status()
+        up = GaugeMetricFamily("seawall_health_target_up", "1 while a checked target is up",
+                               labels=["target", "check"])
+        since = GaugeMetricFamily("seawall_health_target_since_timestamp_seconds",
+                                  "When the target last went up or down (or the start)",
+                                  labels=["target", "check"])
+        changes = CounterMetricFamily("seawall_health_target_changes",
+                                      "Times the target went up or down", labels=["target", "check"])
+        stalled = GaugeMetricFamily("seawall_health_target_stalled",
+                                    "1 while the target's checker is stalled (its state frozen)",
+                                    labels=["target", "check"])
+        now = time.time()
+        for target in status["targets"]:
+            labels = [target["address"], target["check"]]
+            up.add_metric(labels, 1.0 if target["up"] else 0.0)
+            since.add_metric(labels, now - target["for"])
+            changes.add_metric(labels, target["changes"])
+            stalled.add_metric(labels, 1.0 if target["stalled"] else 0.0)
+        fail_static = GaugeMetricFamily("seawall_health_fail_static",
+                                        "1 while every target of an RRset is down and its last "
+                                        "healthy answer is served", labels=["zone", "name", "type"])
+        for rrset in status["rrsets"]:
+            fail_static.add_metric([rrset["zone"], rrset["name"], rrset["type"]],
+                                   1.0 if rrset["fail_static"] else 0.0)
+        yield from (up, since, changes, stalled, fail_static)
 
 
 class MetricsServer:

@@ -360,6 +360,39 @@ def format_status(status: dict[str, Any], drill: dict[str, Any] | None = None) -
     if status.get("watch") is not None:
         from .watch import format_watch
         lines += ["", format_watch(status["watch"])]
+    health = status.get("health")
+    if health and (health.get("targets") or health.get("errors")):
+        lines += ["", format_health(health)]
+    return "\n".join(lines)
+
+
+def format_health(health: dict[str, Any]) -> str:
+    """Health-checked answers: each RRset's answer, each target's state."""
+    lines = ["Health-checked answers" + (" (CHECKER STALLED: answers frozen on the last view, "
+                                         f"for {_age(health.get('stalled_for'))})"
+                                         if health.get("stalled") else "") + ":"]
+    for rrset in health.get("rrsets", []):
+        note = ""
+        if rrset.get("refused"):
+            note = f"  REFUSED: {rrset['refused']}"
+        elif rrset.get("missing"):
+            note = "  (not in the zone: not served)"
+        elif rrset.get("fail_static"):
+            note = "  (every target down: the last healthy answer, fail static)"
+        else:
+            note = f"  (pool {rrset.get('pool')})"
+        lines.append(f"  {rrset['name']} {rrset['type']} -> {' '.join(rrset['answer'])}{note}")
+    for target in health.get("targets", []):
+        state = "up" if target["up"] else "DOWN"
+        extra = " STALLED" if target.get("stalled") else ""
+        if target.get("pending"):
+            extra += f" ({target['pending']} after hold-down)"
+        lines.append(f"  {target['address']:<15} {target['check']:<22} {state} for "
+                     f"{_age(target.get('for'))}{extra}: {target.get('why')}")
+    for path, problems in (health.get("errors") or {}).items():
+        lines += [f"  ERROR {problem}" for problem in problems]
+    if health.get("fault"):
+        lines.append(f"  drill fault: {health['fault']}")
     return "\n".join(lines)
 
 

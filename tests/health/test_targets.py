@@ -205,3 +205,30 @@ def test_plain_name_untouched_and_one_process(tmp_path):
         site.targets["127.0.0.2"].kill()
         assert site.watch(lambda a: a == {"127.0.0.3"}, limit=5)[0] is not None
         assert site.answer("plain.hc.example") == ("NOERROR", frozenset({"192.0.2.80"}))
+
+
+def test_status_metrics_and_cli_show_targets(tmp_path):
+    import subprocess
+    import sys
+    import urllib.request
+
+    from conftest import free_port
+    port = free_port()
+    with Site(tmp_path, interval=0.3, timeout=0.25, rise=1, fall=1,
+              extra=f"metrics: {{listen: '127.0.0.1:{port}'}}\n") as site:
+        site.targets["127.0.0.3"].kill()
+        assert site.watch(lambda a: a == {"127.0.0.2"}, limit=5)[0] is not None
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        text = text.decode()
+        assert 'seawall_health_target_up{check="HTTP :%d/health",target="127.0.0.3"} 0.0' \
+            % site.port in text
+        assert 'seawall_health_target_up{check="HTTP :%d/health",target="127.0.0.2"} 1.0' \
+            % site.port in text
+        assert "seawall_health_target_since_timestamp_seconds" in text
+        out = subprocess.run([sys.executable, "-m", "seawall", "failover", "status", "--config",
+                              str(site.config)], capture_output=True, text=True, timeout=20,
+                             cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert "Health-checked answers:" in out.stdout
+        assert "www.hc.example. A -> 127.0.0.2  (pool main)" in out.stdout
+        assert "127.0.0.3" in out.stdout and "DOWN" in out.stdout
