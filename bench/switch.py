@@ -28,7 +28,7 @@ long the switch took to show. dnsperf has no percentiles, hence this client.
 
 Example::
 
-    .venv/bin/python bench/switch.py                         # saturate: 100k records, 2 workers
+    .venv/bin/python bench/switch.py                         # saturate: 100k records
     .venv/bin/python bench/switch.py --quick                 # 4 s phases
     .venv/bin/python bench/switch.py --mode start --records 100000
     .venv/bin/python bench/switch.py --mode rate --workers 1 --rate 2000 --duration 10
@@ -446,8 +446,9 @@ def main() -> int:
     parser.add_argument("--server-cpu", default="1", help="taskset -c list for the server")
     parser.add_argument("--client-cpu", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=180.0)
-    parser.add_argument("--workers", type=int, default=2,
-                        help="seawall serve --workers (1: one process loads and serves)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="seawall serve --workers (0, the default: one per core the "
+                        "server may use, one here; 1: one process loads and serves)")
     args = parser.parse_args()
     if args.quick:
         args.phase, args.start_seconds = 4.0, 6.0
