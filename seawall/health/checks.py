@@ -100,8 +100,8 @@ class _DnsProtocol(asyncio.DatagramProtocol):
 
 
 async def dns_check(check: Check, address: str) -> tuple[bool, str]:
-    """A query over UDP: any answer with NOERROR (or NXDOMAIN for a name that may not exist
-    is a failure) is a server that answers."""
+    """One query over UDP: a NOERROR response with our ID is a server that answers;
+    any other rcode (SERVFAIL, REFUSED, NXDOMAIN) is a failed check."""
     assert check.query is not None
     query = dns.message.make_query(check.query[0], check.query[1])
     loop = asyncio.get_running_loop()

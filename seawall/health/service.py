@@ -103,7 +103,6 @@ class HealthService:
         found = self._scan()
         declared: dict[dns.name.Name, list[HealthRRset]] = {}
         previous = self.filter.declared
-        origins_by_file = {}
         for path in sorted(found):
             try:
                 origin, rrsets = read_side_file(path, self.settings)
@@ -126,7 +125,6 @@ class HealthService:
                           path, origin)
                 continue
             declared[origin] = rrsets
-            origins_by_file[path] = origin
         for gone in set(self.errors) - {str(p) for p in found}:
             del self.errors[gone]
         changed = {o for o in set(declared) | set(previous)

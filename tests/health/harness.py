@@ -90,7 +90,10 @@ class Site:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        proc = self.server.proc
         self.server.stop()
+        self.exit_code = proc.returncode if proc is not None else None
+        print(f"server exit code {self.exit_code}")
         for target in self.targets.values():
             target.kill()
 

@@ -232,3 +232,16 @@ def test_status_metrics_and_cli_show_targets(tmp_path):
         assert "Health-checked answers:" in out.stdout
         assert "www.hc.example. A -> 127.0.0.2  (pool main)" in out.stdout
         assert "127.0.0.3" in out.stdout and "DOWN" in out.stdout
+
+
+def test_checked_once_not_per_worker(tmp_path):
+    """Two workers, one supervisor: each target sees one check per interval."""
+    interval = 0.25
+    with Site(tmp_path, interval=interval, timeout=0.2, workers=2) as site:
+        assert site.watch(lambda a: a == frozenset(MAIN), limit=10)[0] is not None
+        before = {a: t.served for a, t in site.targets.items()}
+        time.sleep(3.0)
+        counts = {a: t.served - before[a] for a, t in site.targets.items()}
+        report("checks", f"{counts} checks per target in 3 s at interval {interval:g}s "
+                         "with 2 workers")
+        assert all(3.0 / interval - 2 <= n <= 3.0 / interval + 2 for n in counts.values()), counts
