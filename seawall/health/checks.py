@@ -9,6 +9,7 @@ answers, not whether its certificate chain is right (a monitor of its own).
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 
 import dns.message
@@ -26,7 +27,7 @@ async def run_check(check: Check, address: str) -> tuple[bool, str]:
     except asyncio.TimeoutError:
         return False, f"timeout after {check.timeout:g}s"
     except OSError as exc:
-        return False, exc.strerror or str(exc) or type(exc).__name__
+        return False, (os.strerror(exc.errno) if exc.errno else str(exc)) or type(exc).__name__
     except Exception as exc:   # a check must never take the service down
         return False, f"{type(exc).__name__}: {exc}"
 
