@@ -97,7 +97,12 @@ class AnswerFilter:
         if hit is not None and hit[0] is zone:
             cache.move_to_end(key)
             return hit[1]
-        derived = self._derive(origin, zone, declared)
+        try:
+            derived = self._derive(origin, zone, declared)
+        except Exception:   # never a reason to stop serving the zone: serve it as it is
+            log.exception("health: building the zone as served failed: zone=%s serial=%d; "
+                          "serving it without health checks", origin, zone.serial)
+            derived = zone
         cache[key] = (zone, derived)
         while len(cache) > CACHED_PER_ZONE:
             cache.popitem(last=False)

@@ -151,3 +151,17 @@ def test_missing_rrset_is_reported_not_invented(tmp_path):
     flt.answers[(ORIGIN, rrsets[0].key)] = ("127.0.0.4",)
     assert flt(ORIGIN, zone) is zone
     assert flt.missing[ORIGIN] == ["api.hc.example. A"]
+
+
+def test_a_failed_build_serves_the_zone_as_it_is(tmp_path, monkeypatch):
+    import seawall.health.answers as answers
+    _, rrsets = read_side_file(side(tmp_path, GOOD), HealthConfig())
+    zone = zone_from_text("hc.example.", ZONE)
+    flt = AnswerFilter()
+    flt.set_declarations({ORIGIN: rrsets})
+    flt.answers[(ORIGIN, rrsets[0].key)] = ("127.0.0.4",)
+
+    def broken(*args, **kwargs):
+        raise ValueError("boom")
+    monkeypatch.setattr(answers, "build_zone", broken)
+    assert flt(ORIGIN, zone) is zone and flt(ORIGIN, zone) is zone
