@@ -153,7 +153,9 @@ def test_status_of_a_failing_zone_counts_and_damping():
     h.ok()
     zone = zone_status(h)
     assert (zone["successes"], zone["failures"], zone["last_error"]) == (1, 0, None)
-    h.clock.now += 600                      # one half-life: the point counts half
+    h.clock.now += 100
+    assert zone_status(h)["damping"]["points"] == 0.891     # 0.5 ** (100 / 600), 3 places
+    h.clock.now += 500                      # one half-life: the point counts half
     assert zone_status(h)["damping"]["points"] == 0.5
 
 
@@ -167,6 +169,7 @@ def test_status_shows_the_damping_factor_after_two_bounces():
     h.fail()
     zone = zone_status(h)
     assert zone["damping"]["episodes"] == 2 and zone["damping"]["factor"] == 2
+    assert type(zone["damping"]["factor"]) is int      # shown as "2", not "2.0"
     assert zone["recover_needed"] == 6 and zone["switches"] == 3
     for _ in range(5):
         h.ok()
