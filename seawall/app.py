@@ -66,6 +66,7 @@ class App:
         self.tables.keep = self._standby_versions
         # Each table is also written as a zone image, which a restart reads (image.py).
         self.tables.images = config.path(config.state_dir) / "images"
+        self.tables.write_in_background = config.workers == 1   # tables built on the loop
         self.responder = Responder(ZoneSet(), settings, store=self.tables)
         self.query_stats = QueryStats(sample_every=config.query_log_sample)
         self.backends = make_backends(config)

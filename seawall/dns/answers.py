@@ -257,6 +257,9 @@ class TableStore:
         self._sets: dict[int, tuple[object, dict[bytes, Entry]]] = {}   # id(set) -> bodies
         self._lock = threading.Lock()
         self.images: Path | None = None   # where zone images are kept (image.py), if anywhere
+        # True: images are written by a thread of their own (a table built on an
+        # event loop, one process, must not wait for the disk).
+        self.write_in_background = False
         self.built = 0       # questions built (tests, logs)
         self.loaded = 0      # zone tables read from images
         self.reused = 0      # bodies taken from an older version's table
@@ -391,10 +394,12 @@ class TableStore:
         with self._lock:
             self._zones[id(zone)] = _ZoneTable(zone, origins, bodies, foreign, traces)
         if self.images is not None and digest is not None:
-            try:
-                write_image(self.images, zone, digest, origins, bodies, traces, foreign)
-            except OSError as exc:
-                log.warning("zone image not written: zone=%s reason=%s", zone.origin, exc)
+            args = (self.images, zone, digest, origins, bodies, traces, foreign)
+            if self.write_in_background:
+                threading.Thread(target=_write, args=args, name="zone-image",
+                                 daemon=True).start()
+            else:
+                _write(*args)
         return True
 
     def has_images(self, zoneset: ZoneSet) -> bool:
@@ -576,6 +581,13 @@ def _name(wire: bytes) -> dns.name.Name:
         labels.append(wire[offset + 1:offset + 1 + wire[offset]])
         offset += wire[offset] + 1
     return dns.name.Name(labels + [b""])
+
+
+def _write(directory: Path, zone: Zone, *rest: object) -> None:
+    try:
+        write_image(directory, zone, *rest)   # type: ignore[arg-type]
+    except (OSError, ValueError) as exc:
+        log.warning("zone image not written: zone=%s reason=%s", zone.origin, exc)
 
 
 def _origins(zoneset: ZoneSet) -> frozenset:
