@@ -243,8 +243,11 @@ class WorkerPool:
         return self.app.tables.bodies_for(zoneset) is not None
 
     def _when_built(self, zoneset: ZoneSet) -> None:
-        """Fork a warm generation once the tables of the served (cold) set are built."""
-        def done(_: object) -> None:
+        """Fork a warm generation once the tables of the served (cold) set are built
+        (not after a build that failed: that set is served cold until the next change)."""
+        def done(future: asyncio.Future) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return
             if self.app.zoneset is zoneset and not self._stopping:
                 self.refresh()
         self._build(zoneset).add_done_callback(done)
