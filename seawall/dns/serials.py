@@ -34,7 +34,6 @@ import copy as _copy
 import hashlib
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -44,6 +43,7 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
+from ..safefiles import write_atomic
 from ..zones.loader import LoadedZone
 from ..zones.model import Node, Zone
 from ..zones.problems import Location, Problem, Severity
@@ -164,14 +164,8 @@ class ServedSerials:
         with self._lock:
             data = {"version": 1,
                     "zones": {str(o): asdict(s) for o, s in sorted(self.zones.items())}}
-            tmp = self.path.with_suffix(".tmp")
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with open(tmp, "w", encoding="utf-8") as out:
-                    json.dump(data, out, indent=1)
-                    out.flush()
-                    os.fsync(out.fileno())
-                tmp.replace(self.path)
+                write_atomic(self.path, json.dumps(data, indent=1).encode())
             except OSError as exc:
                 log.error("served serials not saved: path=%s reason=%s", self.path, exc)
 

@@ -44,6 +44,7 @@ import dns.exception
 import dns.name
 
 from ..errors import SeawallError
+from ..safefiles import write_atomic_at
 from ..zones.loader import load_zone_file
 from ..zones.model import Zone
 
@@ -181,7 +182,7 @@ class StateStore:
         data = ("\n".join(lines) + "\n").encode("utf-8")
         name = safe_name(zone.origin)
         with self._snapshots_fd() as dfd:
-            _write_atomic(dfd, f"{name}.zone", data)
+            write_atomic_at(dfd, f"{name}.zone", data)
             self._write_meta(dfd, zone.origin, fetched_at, confirmed_at, source, tag,
                              zone.serial, hashlib.sha256(data).hexdigest())
 
@@ -208,7 +209,7 @@ class StateStore:
         meta = {"format": SNAPSHOT_FORMAT, "zone": origin.to_text(), "serial": serial,
                 "sha256": digest, "fetched_at": fetched_at, "confirmed_at": confirmed_at,
                 "source": source, "tag": tag}
-        _write_atomic(dfd, f"{safe_name(origin)}.json", json.dumps(meta).encode())
+        write_atomic_at(dfd, f"{safe_name(origin)}.json", json.dumps(meta).encode())
 
     def load_snapshots(self) -> dict[dns.name.Name, Snapshot]:
         """Every snapshot whose checksum and serial match; the others go to ``ignored``."""
@@ -305,7 +306,7 @@ class StateStore:
     def save_overrides(self, overrides: dict[str, dict[str, Any]]) -> None:
         top = self._dir_fd()
         try:
-            _write_atomic(top, "overrides.json",
+            write_atomic_at(top, "overrides.json",
                           json.dumps({"version": 1, "zones": overrides}, indent=1,
                                      sort_keys=True).encode())
         finally:
@@ -417,29 +418,6 @@ def _read_json(dfd: int, name: str) -> Any:
     if len(data) > MAX_META_BYTES:
         raise ValueError(f"{name} is larger than {MAX_META_BYTES} bytes")
     return json.loads(data)
-
-
-def _write_atomic(dfd: int, name: str, data: bytes) -> None:
-    """Write ``name`` in directory ``dfd`` atomically (new file, fsync, rename, fsync dir)."""
-    tmp = f".{name}.{os.getpid()}.tmp"
-    try:
-        os.unlink(tmp, dir_fd=dfd)
-    except FileNotFoundError:
-        pass
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o600, dir_fd=dfd)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except OSError:
-        os.close(fd)
-        os.unlink(tmp, dir_fd=dfd)
-        raise
-    os.close(fd)
-    os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-    os.fsync(dfd)
 
 
 def now_iso(ts: float | None = None) -> str:

@@ -46,6 +46,7 @@ from .. import __version__
 from ..backends.base import Version
 from ..config import FleetConfig
 from ..failover.controller import ControlError, Mode
+from ..safefiles import write_atomic
 from ..zones.model import Zone
 from .etcd import EtcdClient, EtcdError
 from .view import PREFIX, FleetView, failing_members, fence, fingerprint, key, vote
@@ -461,10 +462,8 @@ class FleetService:
             return
         self._local_at = now
         path = self.app.config.path(self.app.config.state_dir) / "fleet.json"
-        tmp = path.with_name("fleet.json.tmp")
         try:
-            tmp.write_text(json.dumps(self.summary(), sort_keys=True))
-            tmp.replace(path)
+            write_atomic(path, json.dumps(self.summary(), sort_keys=True).encode())
         except OSError as exc:   # a full or read-only state directory never stops serving
             log.debug("fleet: fleet.json not written: reason=%s", exc)
 

@@ -131,3 +131,21 @@ def test_the_lock_names_the_server_holding_it(tmp_path):
     first.unlock()
     second.lock()
     second.unlock()
+
+
+def test_other_state_files_are_not_written_through_a_planted_link(tmp_path):
+    """served-serials.json and fleet.json go through seawall.safefiles too."""
+    from seawall.safefiles import write_atomic
+
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "served-serials.json").symlink_to(victim)          # the name itself
+    (state / f".fleet.json.{os.getpid()}.tmp").symlink_to(victim)   # its temporary name
+    write_atomic(state / "served-serials.json", b"{}")
+    write_atomic(state / "fleet.json", b"{}")
+    assert victim.read_text() == "untouched\n"
+    assert not (state / "served-serials.json").is_symlink()
+    assert (state / "fleet.json").read_bytes() == b"{}"
+    assert (state / "fleet.json").stat().st_mode & 0o077 == 0
