@@ -133,19 +133,25 @@ def test_the_lock_names_the_server_holding_it(tmp_path):
     second.unlock()
 
 
-def test_other_state_files_are_not_written_through_a_planted_link(tmp_path):
-    """served-serials.json and fleet.json go through seawall.safefiles too."""
+def test_the_served_serials_file_is_not_written_through_a_planted_link(tmp_path):
+    """served-serials.json (and fleet.json) go through seawall.safefiles: before, the
+    temporary file served-serials.tmp was opened for writing whatever it linked to."""
+    from seawall.dns.serials import ServedSerials
     from seawall.safefiles import write_atomic
 
     victim = tmp_path / "victim"
     victim.write_text("untouched\n")
     state = tmp_path / "state"
     state.mkdir()
-    (state / "served-serials.json").symlink_to(victim)          # the name itself
-    (state / f".fleet.json.{os.getpid()}.tmp").symlink_to(victim)   # its temporary name
-    write_atomic(state / "served-serials.json", b"{}")
+    for name in ("served-serials.tmp", f".served-serials.json.{os.getpid()}.tmp",
+                 "served-serials.json", f".fleet.json.{os.getpid()}.tmp"):
+        (state / name).symlink_to(victim)
+    serials = ServedSerials(state)
+    serials.zones[dns.name.from_text("example.org.")] = __import__(
+        "seawall.dns.serials", fromlist=["Served"]).Served(1, 1, 1, "x")
+    serials.save()
     write_atomic(state / "fleet.json", b"{}")
     assert victim.read_text() == "untouched\n"
     assert not (state / "served-serials.json").is_symlink()
-    assert (state / "fleet.json").read_bytes() == b"{}"
+    assert "example.org." in (state / "served-serials.json").read_text()
     assert (state / "fleet.json").stat().st_mode & 0o077 == 0
