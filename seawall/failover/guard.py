@@ -119,9 +119,10 @@ def judge(current: Zone | None, version: Version, limits: Limits) -> Verdict:
         shown = "; ".join(str(p) for p in errors[:3])
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         return Verdict(False, [f"fails validation with {len(errors)} error(s): {shown}{more}"])
-    reasons = _dnssec_reasons(current, new) + _apex_reasons(new)
+    reasons = _dnssec_reasons(current, new)
     if current is None:
         return Verdict(not reasons, reasons)
+    reasons += _apex_reasons(current, new)
     reasons += _protected_reasons(current, new, limits.protect)
     change = diff(current, new)
     if new.serial == current.serial and not change.any and new.soa == current.soa:
@@ -149,10 +150,15 @@ def judge(current: Zone | None, version: Version, limits: Limits) -> Verdict:
     return Verdict(not reasons, reasons, change, older=older)
 
 
-def _apex_reasons(new: Zone) -> list[str]:
-    """A zone without its apex NS RRset is unreachable (RFC 1034 §4.2.1): never take it."""
+def _apex_reasons(current: Zone, new: Zone) -> list[str]:
+    """Removing the apex NS RRset makes the zone unreachable (RFC 1034 §4.2.1): never.
+
+    Only a removal counts: a zone served without apex NS (``--lenient``) may
+    go on without it.
+    """
+    had = current.apex.rrsets.get(NS)
     ns = new.apex.rrsets.get(NS)
-    if ns is None or len(ns) == 0:
+    if had and (ns is None or len(ns) == 0):
         return ["it has no NS RRset at the apex (apex SOA and NS can never be removed)"]
     return []
 
