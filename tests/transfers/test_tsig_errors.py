@@ -52,12 +52,10 @@ CASES = [("right name, another algorithm", OTHER_ALGORITHM, BADKEY),
          ("wrong secret", WRONG_KEYRING, BADSIG)]
 
 
-@pytest.mark.parametrize("qtype", ["SOA", "AXFR"])
-@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+@pytest.mark.parametrize("qtype,tcp", [("SOA", False), ("SOA", True), ("AXFR", True)],
+                         ids=["SOA-udp", "SOA-tcp", "AXFR-tcp"])   # AXFR is TCP only
 @pytest.mark.parametrize("case,keyring,error", CASES, ids=[c[0] for c in CASES])
 def test_tsig_errors_carry_the_error_code(primary, qtype, tcp, case, keyring, error):
-    if qtype == "AXFR" and not tcp:
-        pytest.skip("AXFR is TCP only")
     reply = reply_to(primary, signed(qtype, keyring), tcp)
     assert reply.rcode() == dns.rcode.NOTAUTH, (case, dns.rcode.to_text(reply.rcode()))
     assert not reply.answer
