@@ -44,7 +44,13 @@ class LimitedProcess(SeawallProcess):
             resource.setrlimit(resource.RLIMIT_NOFILE, (DESCRIPTORS, DESCRIPTORS))
 
         def popen(*args, **kwargs):
-            return real(*args, preexec_fn=limited, **kwargs)
+            pin = kwargs.pop("preexec_fn", None)   # SeawallProcess's CPU pinning, if any
+
+            def before_exec() -> None:
+                if pin is not None:
+                    pin()
+                limited()
+            return real(*args, preexec_fn=before_exec, **kwargs)
 
         with mock.patch.object(conftest.subprocess, "Popen", popen):
             return super().start(timeout)
