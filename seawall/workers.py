@@ -76,6 +76,7 @@ from .zones.zoneset import ZoneSet
 
 log = logging.getLogger("seawall.workers")
 
+FORK_RETRY = 1.0          # seconds before a generation that failed to start is tried again
 READY_TIMEOUT = 30.0      # a new generation not serving by then is killed; the old one stays
 COUNTERS_TIMEOUT = 0.5    # a scrape waits this long for the workers' counters
 QUIET_TIMEOUT = 2.0       # a retiring worker stops reading within this (else: go on anyway)
@@ -193,7 +194,18 @@ class WorkerPool:
                     self._when_built(zoneset)   # a warm generation once built
                 continue
             self._pending_since = None
-            await self._new_generation()
+            try:
+                started = await self._new_generation()
+            except OSError as exc:   # the fork itself failed (EAGAIN, ENOMEM)
+                log.error("workers: fork failed: %s; the serving generation stays", exc)
+                started = False
+            if not started:
+                # Never give up on serving what was published: try again shortly.
+                log.warning("workers: a new generation for zone set %d is tried again in "
+                            "%gs", zoneset.generation, FORK_RETRY)
+                await asyncio.sleep(FORK_RETRY)
+                self._wanted = True
+                continue
             if not built:
                 log.warning("workers: answer tables not ready after %.0f s: serving zone "
                             "set %d cold until they are", BUILD_WAIT, zoneset.generation)
@@ -347,8 +359,16 @@ class WorkerPool:
         # Frozen, the objects built so far (the ZoneSet above all) are never
         # scanned by a worker's collector, so their pages stay shared.
         gc.freeze()
+        forked: list[Worker] = []
         try:
-            return [self._fork(generation) for _ in range(count)]
+            for _ in range(count):
+                forked.append(self._fork(generation))
+            return forked
+        except OSError:
+            for worker in forked:   # half a generation never serves: stop it
+                worker.retiring = True
+                _kill(worker.pid, signal.SIGKILL)
+            raise
         finally:
             gc.unfreeze()
 
