@@ -363,6 +363,12 @@ def format_status(status: dict[str, Any], drill: dict[str, Any] | None = None) -
     health = status.get("health")
     if health and (health.get("targets") or health.get("errors")):
         lines += ["", format_health(health)]
+    fleet = status.get("fleet")
+    if fleet:
+        members = ", ".join(fleet.get("members") or []) or "none seen"
+        lines += ["", f"Fleet: {fleet.get('name')} is {fleet.get('state')} (deciding "
+                      f"{fleet.get('deciding')}); members: {members}"
+                  + (f"; error: {fleet['error']}" if fleet.get("error") else "")]
     return "\n".join(lines)
 
 

@@ -375,6 +375,9 @@ class ControlServer:
             health = getattr(self.app, "health", None)   # health-checked answers
             if health is not None:
                 status["health"] = health.status()
+            fleet = getattr(self.app, "fleet", None)     # the fleet on etcd, if joined
+            if fleet is not None:
+                status["fleet"] = fleet.summary()
             return _ok(status=status, listen=self.listen_addresses(),
                        drill=self.drills.summary())
         if command == "force":

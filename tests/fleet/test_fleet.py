@@ -80,6 +80,10 @@ def test_fleet_status_shows_every_server(fleet: Fleet) -> None:
         assert zones[f"{NET}."]["state"] == "live"
         assert zones[f"{ORG}."]["serial"] == 1
         assert view.members[name]["fleet"]["state"] == "joined"
+    # each server's own status says it is in the fleet
+    local = fleet.cli("failover", "status", "--state-dir", str(fleet.state_dir(NAMES[0])))
+    assert local.returncode == 0, local.stderr
+    assert f"Fleet: {NAMES[0]} is joined (deciding fleet)" in local.stdout, local.stdout
     # one epoch per zone, the same fingerprint everywhere
     assert view.epochs[f"{NET}."]["epoch"] == 1
     fps = {view.members[n]["zones"][f"{NET}."]["fingerprint"] for n in NAMES}
