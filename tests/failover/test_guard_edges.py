@@ -194,6 +194,12 @@ def test_invalid_data_names_three_errors_and_counts_the_rest():
         "zones/example.org.zone:2: error 2; zones/example.org.zone:3: error 3 (and 2 more)"]
 
 
+def test_invalid_data_with_four_errors_counts_one_more():
+    bad = Version(ORIGIN, None, [problem(f"e{i}", i) for i in range(4)], "t", "test")
+    assert judge(None, bad, LIMITS).reason.endswith("zones/example.org.zone:2: e2 (and 1 more)")
+    assert judge(None, bad, LIMITS).accepted is False
+
+
 def test_invalid_data_with_exactly_three_errors_lists_them_all():
     bad = Version(ORIGIN, None, [problem(f"e{i}", i) for i in range(3)], "t", "test")
     assert judge(None, bad, LIMITS).reason == (
@@ -210,19 +216,21 @@ def test_a_zone_that_did_not_load_with_only_warnings_shows_them():
 # ------------------------------------------------------------- apex, protect
 
 
-def test_a_first_version_without_apex_ns_is_refused():
-    verdict = judge(None, version(zone_of(1, drop=(("@", "NS"),))), LIMITS)
-    assert not verdict.accepted and verdict.diff is None
+def test_removing_the_apex_ns_is_refused():
+    verdict = judge(zone_of(1), version(zone_of(2, drop=(("@", "NS"),))), LIMITS)
+    assert not verdict.accepted
     assert verdict.reasons == [
         "it has no NS RRset at the apex (apex SOA and NS can never be removed)"]
 
 
-def test_an_unchanged_version_with_a_reason_is_not_unchanged():
-    """A served zone without NS offered again: not 'nothing new', and not accepted."""
+def test_a_zone_served_without_apex_ns_may_go_on_without_it():
+    """Only a removal counts: a lenient zone that never had apex NS is still taken."""
+    assert judge(None, version(zone_of(1, drop=(("@", "NS"),))), LIMITS).accepted
     without_ns = zone_of(1, drop=(("@", "NS"),))
-    verdict = judge(without_ns, version(zone_of(1, drop=(("@", "NS"),))), LIMITS)
-    assert not verdict.accepted and not verdict.unchanged
-    assert verdict.diff is not None and not verdict.diff.any
+    verdict = judge(without_ns, version(zone_of(2, drop=(("@", "NS"),))), LIMITS)
+    assert verdict.accepted and verdict.reasons == []
+    same = judge(without_ns, version(zone_of(1, drop=(("@", "NS"),))), LIMITS)
+    assert same.accepted and same.unchanged
 
 
 def test_protected_rrsets_listed_with_what_is_served_now():
