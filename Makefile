@@ -82,9 +82,12 @@ fuzz: install-test
 # of `make test`. Add modules with e.g.
 #   make mutation MUTATE="seawall/dns/engine.py seawall/failover/guard.py" \
 #       MUTATION_TESTS="tests/dns/test_engine.py tests/failover/test_guard.py"
-MUTATE ?= seawall/dns/engine.py
+MUTATE ?= seawall/dns/engine.py seawall/failover/guard.py seawall/failover/controller.py \
+	seawall/failover/zonestate.py
 MUTATION_TESTS ?= tests/dns/test_engine.py tests/dns/test_responder.py tests/dns/test_fuzz_regressions.py \
-	tests/dns/test_fastpath.py tests/zones/test_zoneset.py
+	tests/dns/test_fastpath.py tests/zones/test_zoneset.py \
+	tests/failover/test_guard.py tests/failover/test_guard_edges.py tests/failover/test_controller.py \
+	tests/failover/test_controller_edges.py tests/failover/test_states.py
 MUTATION_JOBS ?= 2
 MUTATION_DIR := build/mutation
 mutation: install-test
