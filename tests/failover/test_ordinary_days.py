@@ -251,6 +251,7 @@ def test_a_flapping_backend_makes_a_handful_of_swaps(tmp_path, workers):
     swaps = [e for e in events(tmp_path / "state")
              if e["kind"] == "transition" and e["from"] is not None]
     # Undamped, each cycle is two swaps (30); damped, a handful.
+    print(f"\n[flap] {len(swaps)} swaps in 15 cycles: {[(e['from'], e['to']) for e in swaps]}")
     assert 2 <= len(swaps) <= 6, [(e["from"], e["to"], e["reason"]) for e in swaps]
     assert zone["switches"] == len(swaps) and zone["damping"]["episodes"] >= 2
     only_live(loop)
