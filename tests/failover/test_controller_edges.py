@@ -1473,3 +1473,12 @@ def test_the_damping_factor_is_capped_however_many_bounces():
     damping = Damping(points=40.0, at=0.0)
     assert damping.factor(0.0, 600.0, 2**40) == 2**30
     assert damping.factor(0.0, 600.0, 32) == 32
+
+
+def test_a_first_signed_version_the_parent_ds_does_not_lead_to_is_not_served():
+    h = Harness(stale_for=-1)
+    h.ctl.parent_ds = lambda origin: {(1, 13, b"x")}
+    h.new(zone=signed_zone(11, int(h.clock.wall()) + 86400 * 30))
+    assert h.mode == "emergency" and h.st.good is None
+    assert h.st.held.reason == "none of its KSKs matches the 1 DS record(s) the parent " \
+                               "publishes now (validators would see it as bogus)"
