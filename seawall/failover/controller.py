@@ -118,6 +118,10 @@ class Controller:
         """A monotonic time as wall-clock seconds (for display and persistence)."""
         return self.wall() - (self.clock() - monotonic)
 
+    def deadline_of(self, wall: float) -> float:
+        """A persisted wall-clock deadline on the monotonic clock (it may lie ahead)."""
+        return self.clock() + (wall - self.wall())
+
     def monotonic_of(self, wall: float) -> float:
         """A persisted wall-clock time on the monotonic clock; never in the future."""
         return self.clock() - max(0.0, self.wall() - wall)
@@ -187,7 +191,7 @@ class Controller:
         for name, data in overrides.items():
             try:
                 origin = dns.name.from_text(name)
-                self.state(origin).override = Override.from_json(data, self.monotonic_of)
+                self.state(origin).override = Override.from_json(data, self.deadline_of)
             except (ValueError, KeyError, TypeError, dns.exception.DNSException) as exc:
                 log.error("override ignored: zone=%s reason=%s", name, exc)
 
@@ -496,7 +500,7 @@ class Controller:
                 age = now - good.confirmed_at if good else 0.0
                 horizon = stale_seconds(self.settings.stale_for, good.soa_expire if good else 0)
                 self._go(st, Mode.EMERGENCY, "probe",
-                         f"last good data is {age:.0f}s old (stale_for={horizon:g}s)", now)
+                         f"last good data is {age:.0f}s old (stale_for={horizon:.0f}s)", now)
             good = st.good
             if good is not None and good.soa_expire and not st.expired \
                     and st.mode is not None and not st.mode.healthy \
