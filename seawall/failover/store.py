@@ -315,15 +315,9 @@ class StateStore:
     # --------------------------------------------------------------- events
 
     def append_event(self, event: dict[str, Any]) -> None:
-        """Append one event; with ``background``, in the writer thread (in order with the
-        snapshots), so a slow disk's fsync never holds up the event loop's answers."""
+        """Append one event, durably, before the caller goes on: drills, ``history`` and
+        the tests read the log right after a transition."""
         line = (json.dumps(event, sort_keys=True) + "\n").encode("utf-8")
-        if self._writer is not None:
-            self._writer.submit(self._logged, self._append_line, line)
-        else:
-            self._append_line(line)
-
-    def _append_line(self, line: bytes) -> None:
         top = self._dir_fd()
         try:
             self._rotate_if_full(top)
