@@ -59,7 +59,7 @@ What a control channel calls (``App.failover`` is the FailoverService)::
     service.status()                                   # JSON-ready dict, every zone
     service.controller.force("emergency", ["example.net"], "reason", until=ts)
     service.controller.release(None)                   # None: every zone
-    service.controller.accept("example.net")           # serve the rejected version
+    service.controller.accept("example.net")           # serve the held version
     service.inject_fault(Fault("backend-hang", zones=frozenset({origin}), until=ts))
     service.clear_faults()
     service.reload()                                   # look at every backend now
