@@ -90,6 +90,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     status = sub.add_parser("status", parents=[parent], help="every zone's state and why")
     status.add_argument("--json", action="store_true", help="JSON for scripts")
+    status.add_argument("--watch-now", action="store_true",
+                        help="run a round of the domain security watch first (parent, "
+                             "lame servers, peers, signatures), then show the status")
     status.set_defaults(run=run_status)
 
     force = sub.add_parser("force", parents=[parent],
@@ -173,7 +176,10 @@ def _fleet_order(args: argparse.Namespace, kind: str, order: dict[str, Any]) -> 
 
 # ------------------------------------------------------------- connecting
 
-def client_for(args: argparse.Namespace) -> ControlClient:
+WATCH_NOW_WAIT = 60.0   # seconds the CLI waits for ``status --watch-now`` (the server gives up at 50)
+
+
+def client_for(args: argparse.Namespace, timeout: float = 10.0) -> ControlClient:
     config = load_config(args.config) if getattr(args, "config", None) else None
     if args.connect:
         secret_path = args.secret_file
@@ -187,14 +193,14 @@ def client_for(args: argparse.Namespace) -> ControlClient:
         except OSError as exc:
             raise SeawallError(f"cannot read the secret file {secret_path}: "
                                f"{exc.strerror}") from None
-        return ControlClient(tcp=args.connect, secret=secret)
+        return ControlClient(tcp=args.connect, secret=secret, timeout=timeout)
     if args.state_dir is not None:
         state_dir = args.state_dir
     elif config is not None:
         state_dir = config.path(config.state_dir)
     else:
         state_dir = Path(".seawall")
-    return ControlClient(state_dir=state_dir)
+    return ControlClient(state_dir=state_dir, timeout=timeout)
 
 
 def _zones(args: argparse.Namespace) -> dict[str, Any]:
@@ -204,7 +210,12 @@ def _zones(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------- commands
 
 def run_status(args: argparse.Namespace) -> int:
-    answer = client_for(args).call("status")
+    if args.watch_now:
+        # The server runs the round and answers when it has ended (at most 50 s).
+        client = client_for(args, timeout=WATCH_NOW_WAIT)
+        answer = client.call("status", watch_now=True)
+    else:
+        answer = client_for(args).call("status")
     if args.json:
         print(json.dumps({"status": answer["status"], "listen": answer.get("listen"),
                           "drill": answer.get("drill")}, indent=1, sort_keys=True))

@@ -368,8 +368,17 @@ class ControlServer:
         service = self.app.failover
         controller = service.controller
         if command == "status":
-            status = service.status()
             watch = getattr(self.app, "watch", None)   # the domain security watch, if on
+            if request.get("watch_now"):
+                if watch is None:
+                    raise ControlError("this server runs no watch: configure watch.root_hints, "
+                                       "watch.parents or watch.peers")
+                try:
+                    await watch.round_now(WATCH_NOW_TIMEOUT)
+                except TimeoutError:
+                    raise ControlError(f"the watch round did not end within "
+                                       f"{WATCH_NOW_TIMEOUT:g}s") from None
+            status = service.status()
             if watch is not None:
                 status["watch"] = watch.status()
             health = getattr(self.app, "health", None)   # health-checked answers
@@ -430,6 +439,7 @@ class ControlServer:
 
 SWITCHING = ("force", "release", "accept", "remove")   # commands that change what is served
 SETTLE_TIMEOUT = 10.0   # seconds a switching command waits for the workers to serve it
+WATCH_NOW_TIMEOUT = 50.0   # seconds ``status --watch-now`` waits for its round (the client waits 60)
 
 
 class _member:

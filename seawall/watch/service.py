@@ -46,6 +46,9 @@ class WatchService:
         self.last_round_at: float | None = None
         self.last_round_took: float | None = None
         self._task: asyncio.Task | None = None
+        # One round at a time: an operator's round (``round_now``) waits for a
+        # periodic one in progress rather than racing it over the same book.
+        self._round_lock = asyncio.Lock()
         self._only = {dns.name.from_text(z) for z in settings.zones}
         # The DS sets the emergency files were last compared with, per zone.
         self._compared: dict[dns.name.Name, set | None] = {}
@@ -73,10 +76,17 @@ class WatchService:
         while True:
             started = loop.time()
             try:
-                await self.run_round()
+                async with self._round_lock:
+                    await self.run_round()
             except Exception:
                 log.exception("watch round crashed; the next one runs on time")
             await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+
+    async def round_now(self, timeout: float) -> list[Finding]:
+        """A round on demand (``seawall failover status --watch-now``), after any in progress."""
+        async with asyncio.timeout(timeout):
+            async with self._round_lock:
+                return await self.run_round()
 
     def watched(self) -> list[tuple[dns.name.Name, Any]]:
         return [(origin, st) for origin, st in sorted(self.controller.zones.items())
