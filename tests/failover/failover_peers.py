@@ -161,6 +161,9 @@ class QueryLoop:
     timeout: float = 2.0
     max_seconds: float = 120.0
     answers: list[Answer] = field(default_factory=list)
+    # Answers that came after their query was counted lost: (sent at, seconds late).
+    # A loss with a late answer is a stalled server; without one, a dropped datagram.
+    late: list[tuple[float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -181,9 +184,11 @@ class QueryLoop:
         sock.connect(self.addr)
         started = time.monotonic()
         period = 1.0 / self.rate
+        lost: dict[int, tuple[float, float]] = {}   # query id -> (wall, monotonic) sent
         try:
             while not self._stop.is_set() and time.monotonic() - started < self.max_seconds:
                 t0 = time.monotonic()
+                sent_at = time.time()
                 query = dns.message.make_query(self.qname, "A")
                 sock.send(query.to_wire())
                 outcome = "lost"
@@ -192,13 +197,16 @@ class QueryLoop:
                         response = dns.message.from_wire(sock.recv(65535))
                         if response.id == query.id:
                             break
+                        if response.id in lost:
+                            wall, mono = lost.pop(response.id)
+                            self.late.append((wall, time.monotonic() - mono))
                     if response.rcode() != dns.rcode.NOERROR:
                         outcome = dns.rcode.to_text(response.rcode())
                     else:
                         outcome = ",".join(rd.address for rrset in response.answer
                                            for rd in rrset) or "NODATA"
                 except OSError:
-                    pass
+                    lost[query.id] = (sent_at, t0)
                 self.answers.append(Answer(time.time(), outcome))
                 delay = period - (time.monotonic() - t0)
                 if delay > 0:
