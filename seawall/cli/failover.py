@@ -14,9 +14,17 @@ Every command talks to the server over its control channel (the Unix socket
     seawall failover history [--since 1h] [--zone Z] [--json]
     seawall failover drill --scenario backend-down [--zone Z | --all] [--duration 30s]
                            [--qps 200] [--report drill.md] [--dry-run] [--probe NAME/TYPE]
+    seawall failover drill --scenario target-down --target ADDR [--duration 30s] ...
+    seawall failover drill --scenario ... --fleet [--etcd HOST:PORT] [--secret-file F]
 
 With ``--fleet`` the order goes to every server of the fleet through etcd
-(seawall/fleet/orders.py) and the command waits for each live member.
+(seawall/fleet/orders.py) and the command waits for each live member; a
+drill with ``--fleet`` runs on every live member at once, each started over
+the control channel the member publishes in etcd (seawall/fleet/drill.py).
+
+``--target`` names the target a ``target-down`` drill marks down (one of
+the health-checked answers' addresses); it is required for that scenario
+and refused for the others.
 
 Exit codes: 0 done; 1 a drill missed an objective, or a fleet member did not follow; 2 refused (no server
 running, bad arguments, the server said no), always as one line.
@@ -35,7 +43,9 @@ from ..config import Duration, load_config
 from ..errors import SeawallError
 from ..failover.control_client import ControlClient
 
-SCENARIOS = ("backend-down", "backend-hang", "backend-corrupt", "backend-wipe", "flap")
+SCENARIOS = ("backend-down", "backend-hang", "backend-corrupt", "backend-wipe", "flap",
+             "target-down")
+TARGETED = ("target-down",)     # the scenarios that take --target
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -131,6 +141,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     drill = sub.add_parser("drill", parents=[parent],
                            help="inject a backend fault, probe, measure, report")
     drill.add_argument("--scenario", required=True, choices=SCENARIOS)
+    drill.add_argument("--target", metavar="ADDR",
+                       help="target-down: the health-checked target to mark down")
     zones = drill.add_mutually_exclusive_group()
     zones.add_argument("--zone", action="append", help="a zone to drill (repeatable)")
     zones.add_argument("--all", action="store_true", help="every served zone (the default)")
@@ -145,7 +157,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     drill.add_argument("--probe", action="append", metavar="NAME/TYPE",
                        help="probe this name (default: a few names of each zone)")
     drill.add_argument("--quiet", action="store_true", help="no live progress")
-    drill.set_defaults(run=run_drill)
+    fleet = drill.add_argument_group("the whole fleet (etcd)")
+    fleet.add_argument("--fleet", action="store_true",
+                       help="run the drill on every live member of the fleet at once")
+    fleet.add_argument("--etcd", action="append", metavar="HOST:PORT",
+                       help="an etcd member (repeatable; default: fleet.etcd of --config)")
+    drill.set_defaults(run=run_drill, parser=drill)
 
 
 def _zone_choice(parser: argparse.ArgumentParser) -> None:
@@ -276,8 +293,20 @@ def run_history(args: argparse.Namespace) -> int:
 
 def run_drill(args: argparse.Namespace) -> int:
     from ..failover.drill_client import run_drill_cli
+    if args.scenario in TARGETED and not args.target:
+        args.parser.error(f"--scenario {args.scenario} needs --target ADDR")
+    if args.target and args.scenario not in TARGETED:
+        args.parser.error(f"--target is only for --scenario {' or '.join(TARGETED)}, "
+                          f"not {args.scenario}")
+    if args.etcd and not args.fleet:
+        args.parser.error("--etcd goes with --fleet")
     if args.report is not None and not args.report.parent.is_dir():
         raise SeawallError(f"--report: no directory {args.report.parent}")
+    if args.fleet:
+        from ..fleet.drill import run_fleet_drill
+        from .fleet import endpoints
+        etcd, timeout = endpoints(args)
+        return run_fleet_drill(etcd, timeout, args, secret_for(args))
     return asyncio.run(run_drill_cli(client_for(args), args))
 
 

@@ -127,7 +127,8 @@ class ControlServer:
         self.settings = app.config.control
         self.state_dir = app.config.path(app.config.state_dir)
         self.path = socket_path(self.state_dir)
-        self.drills = DrillManager(app.failover, self.listen_addresses)
+        self.drills = DrillManager(app.failover, self.listen_addresses,
+                                   getattr(app, "health", None))
         self._servers: list[asyncio.AbstractServer] = []
         self._inode: int | None = None
         self._connections: set[asyncio.Task] = set()     # every one, to cancel at stop

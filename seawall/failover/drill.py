@@ -16,6 +16,8 @@ Scenarios::
     backend-wipe     the backend offers the zone with most records deleted (the guard rejects it)
     flap             the backend alternates down and up, each phase
                      fail_after × max(probe_interval, probe_timeout) + half of that long
+    target-down      one target of the health-checked answers fails its checks
+                     (``target``; seawall/failover/drill_target.py)
 
 Before anything changes, the preflight of :mod:`.drill_plan` runs;
 ``dry_run`` returns the plan (zones, expected states, objectives, probes)
@@ -42,6 +44,8 @@ import dns.rdatatype
 from ..backends.base import Fault
 from .controller import ControlError, Mode
 from .drill_plan import expected, make_plan, sources, timing
+from .drill_target import (TARGET_DOWN, TargetDrill, make_target_plan, start_target_drill,
+                           stop_target_drill, target_states, watch_target)
 from .store import now_iso
 
 log = logging.getLogger("seawall.failover.drill")
@@ -90,10 +94,11 @@ class DrillRun:
 class DrillManager:
     """Runs at most one drill at a time for the control channel."""
 
-    def __init__(self, service: Any, listen: Any) -> None:
+    def __init__(self, service: Any, listen: Any, health: Any = None) -> None:
         self.service = service
         self.listen = listen
-        self.current: DrillRun | None = None
+        self.health = health          # the health service, for target-down drills
+        self.current: DrillRun | TargetDrill | None = None
         self._task: asyncio.Task | None = None
 
     def summary(self) -> dict[str, Any] | None:
@@ -108,6 +113,11 @@ class DrillManager:
             raise ControlError(f"a drill is already running: {run.id} ({run.plan['scenario']} "
                                f"on {', '.join(run.plan['zones'])}, by {run.by}, fault until "
                                f"{now_iso(run.fault_until)}); stop it with drill-stop")
+        if request.get("scenario") == TARGET_DOWN:
+            return self._start_target(request, who)
+        if request.get("target"):
+            raise ControlError(f"--target is for the target-down scenario, not "
+                               f"{request.get('scenario')}")
         plan = make_plan(self.service, request)
         if request.get("dry_run"):
             return {"plan": plan, "dry_run": True, "listen": self.listen()}
@@ -127,12 +137,23 @@ class DrillManager:
                  plan["scenario"], ",".join(plan["zones"]), plan["duration"], who)
         return {"plan": plan, "drill": run.to_json(), "listen": self.listen()}
 
+    def _start_target(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        if request.get("dry_run"):
+            plan = make_target_plan(self.health, self.service.controller, request)
+            return {"plan": plan, "dry_run": True, "listen": self.listen()}
+        run = start_target_drill(self.health, self.service.controller, request, who,
+                                 _position(self.service.store.events_path))
+        self.current = run
+        self._task = asyncio.create_task(watch_target(self.health, run, self._read_events))
+        return {"plan": run.plan, "drill": run.to_json(), "listen": self.listen()}
+
     def status(self, drill_id: Any = None, events_from: int = 0) -> dict[str, Any] | None:
         run = self.current
         if run is None or (drill_id and drill_id != run.id):
             raise ControlError(f"no drill {drill_id}" if drill_id else "no drill has run")
         data = run.to_json(events_from)
-        data["states"] = self._states(run)
+        data["states"] = target_states(self.health, run) if isinstance(run, TargetDrill) \
+            else self._states(run)
         return data
 
     async def stop_drill(self, drill_id: Any, who: str) -> dict[str, Any] | None:
@@ -153,8 +174,11 @@ class DrillManager:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    def _clear(self, run: DrillRun, reason: str) -> None:
+    def _clear(self, run: DrillRun | TargetDrill, reason: str) -> None:
         """Remove the drill's fault now (only a drill injects faults, one at a time)."""
+        if isinstance(run, TargetDrill):
+            stop_target_drill(self.health, run, reason)
+            return
         if any(b.faults.current is run.fault for b in self.service.backends):
             self.service.clear_faults(reason)
 

@@ -33,7 +33,8 @@ import dns.name
 from ..errors import SeawallError
 from .control_client import ControlClient, ControlRefused
 from .drill_plan import signature
-from .drill_report import build_report, format_plan, write_report
+from .drill_report import build_report, format_plan, markdown, write_report
+from .drill_target_report import build_target_report, judge_target, markdown_target
 
 PROBE_TIMEOUT = 1.0     # an answer later than this is lost
 POLL_EVERY = 0.2        # seconds between looks at the drill's record
@@ -229,18 +230,20 @@ def _target(listen: list[dict[str, Any]]) -> tuple[str, int]:
 
 async def run_drill_cli(client: ControlClient, args: Any) -> int:
     """``seawall failover drill``: the exit code (0 pass, 1 an objective missed)."""
-    request = {"scenario": args.scenario, "duration": args.duration,
-               "probes": args.probe or [], "dry_run": bool(args.dry_run)}
-    request.update({"zones": args.zone} if args.zone else {"zones": None, "all": True})
     try:
-        answer = await client.request("drill-start", **request)
+        answer = await client.request("drill-start", **drill_request(args))
         plan = answer["plan"]
         if args.dry_run:
             print(format_plan(plan))
             print("dry run: nothing was changed")
             return 0
         try:
-            return await _drive(client, args, answer)
+            report = await drive(client, args, answer, Progress(args, plan))
+            text = write_report(report, args.report, renderer(report))
+            print(text)
+            if args.report is not None:
+                print(f"report written: {args.report}", file=sys.stderr)
+            return 0 if report["verdict"] == "pass" else 1
         except asyncio.CancelledError:
             try:
                 await asyncio.wait_for(client.request("drill-stop", id=answer["drill"]["id"]),
@@ -254,17 +257,40 @@ async def run_drill_cli(client: ControlClient, args: Any) -> int:
         await client.close()
 
 
-async def _drive(client: ControlClient, args: Any, answer: dict[str, Any]) -> int:
+def drill_request(args: Any) -> dict[str, Any]:
+    """The drill-start request of the command line's arguments."""
+    request = {"scenario": args.scenario, "duration": args.duration,
+               "probes": args.probe or [], "dry_run": bool(args.dry_run)}
+    if getattr(args, "target", None):
+        request["target"] = args.target
+    request.update({"zones": args.zone} if args.zone else {"zones": None, "all": True})
+    return request
+
+
+def renderer(report: dict[str, Any]) -> Any:
+    """The Markdown renderer of a report (a target-down drill has its own)."""
+    return markdown_target if report["drill"]["scenario"] == "target-down" else markdown
+
+
+async def drive(client: ControlClient, args: Any, answer: dict[str, Any],
+                progress: Progress) -> dict[str, Any]:
+    """Probe the started drill until the server says it is over; the report."""
     plan, drill = answer["plan"], answer["drill"]
     specs = plan["probes"]
     prober = Prober(_target(answer["listen"]), specs, args.qps)
     timeline = Timeline({z: "live" for z in plan["zones"]})
+    if plan["scenario"] == "target-down":
+        def judging(probe: Probe) -> None:
+            judge_target(probe, specs[probe.spec])
+    else:
+        def judging(probe: Probe) -> None:
+            judge(probe, specs, timeline)
+    progress.judging = judging
     hard_stop = time.time() + plan["duration"] + plan["recover_within"] + 10.0
     probing = asyncio.create_task(prober.run(hard_stop))
     record: dict[str, Any] = dict(drill)
     events: list[dict[str, Any]] = []
     offset, best_rtt = 0.0, float("inf")
-    progress = Progress(args, plan)
     try:
         while time.time() < hard_stop:
             await asyncio.sleep(POLL_EVERY)
@@ -293,13 +319,9 @@ async def _drive(client: ControlClient, args: Any, answer: dict[str, Any]) -> in
         progress.done()
     record["events"] = events
     for probe in prober.probes:
-        judge(probe, specs, timeline)
-    report = build_report(plan, record, prober.probes, specs, offset)
-    text = write_report(report, args.report)
-    print(text)
-    if args.report is not None:
-        print(f"report written: {args.report}", file=sys.stderr)
-    return 0 if report["verdict"] == "pass" else 1
+        judging(probe)
+    build = build_target_report if plan["scenario"] == "target-down" else build_report
+    return build(plan, record, prober.probes, specs, offset)
 
 
 class Progress:
@@ -311,6 +333,7 @@ class Progress:
         self.start = time.time()
         self.last = 0.0
         self.judged = 0
+        self.judging: Any = None      # judges one probe (set by drive)
 
     def show(self, record: dict[str, Any], prober: Prober, timeline: Timeline,
              specs: list[dict[str, Any]]) -> None:
@@ -327,7 +350,10 @@ class Progress:
                 continue
             if probe.received is not None and probe.received > now - 2 * POLL_EVERY:
                 continue
-            judge(probe, specs, timeline)
+            if self.judging is not None:
+                self.judging(probe)
+            else:
+                judge(probe, specs, timeline)
             counts[probe.verdict or "lost"] += 1
         states = " ".join(f"{z}={s['state']}" for z, s in record.get("states", {}).items())
         line = (f"{now - self.start:6.1f}s  {record['phase']:<10}  {states}  "

@@ -30,10 +30,11 @@ from ..zones.model import Zone
 from ..zones.signatures import earliest_expiry
 from ..zones.zoneset import ZoneSet
 from .controller import ControlError, Mode, stale_seconds
+from .drill_target import TARGET_DOWN
 from .emergency import cap_ttls
 from .store import now_iso
 
-SCENARIOS = FAULTS
+SCENARIOS = FAULTS            # backend faults; target-down is planned in drill_target.py
 PROBES_PER_ZONE = 3
 MAX_PROBES = 50
 PROBE_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "SOA")
@@ -205,7 +206,8 @@ def make_plan(service: Any, request: dict[str, Any]) -> dict[str, Any]:
     controller = service.controller
     scenario = str(request.get("scenario", ""))
     if scenario not in SCENARIOS:
-        raise ControlError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+        raise ControlError(f"unknown scenario {scenario!r} (known: "
+                           f"{', '.join(SCENARIOS + (TARGET_DOWN,))})")
     duration = float(request.get("duration") or 30)
     if not 0 < duration <= MAX_DURATION:
         raise ControlError(f"duration {duration:g}s must be within 0..{MAX_DURATION:g}s")

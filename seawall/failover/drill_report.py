@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -267,10 +268,11 @@ def markdown(report: dict[str, Any], svg_name: str | None) -> str:
 def svg(report: dict[str, Any]) -> str:
     """Probes per second by data source, stacked, with the state changes marked."""
     series = report["probes"]["series"]
+    colours = report.get("colours") or COLOURS     # a target-down report has its own kinds
     width, height, left, right, top, bottom = 860, 320, 50, 20, 30, 60
     t_min = min([0] + [s["t"] for s in series])
     t_max = max([report["drill"]["ended"]] + [s["t"] + s["width"] for s in series] + [1.0])
-    peak = max([1] + [round(sum(s[k] for k in COLOURS) / s["width"]) for s in series])
+    peak = max([1] + [round(sum(s[k] for k in colours) / s["width"]) for s in series])
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def x(t: float) -> float:
@@ -294,7 +296,7 @@ def svg(report: dict[str, Any]) -> str:
     for s in series:
         bar = max(1.0, s["width"] * plot_w / (t_max - t_min) - 1)
         base = 0.0
-        for key, colour in COLOURS.items():
+        for key, colour in colours.items():
             if s[key]:
                 rate = s[key] / s["width"]
                 out.append(f'<rect x="{x(s["t"]):.1f}" y="{y(base + rate):.1f}" '
@@ -309,8 +311,9 @@ def svg(report: dict[str, Any]) -> str:
                    f'</text>')
         t += step
     for n, item in enumerate(i for i in report["timeline"] if i["source"] == "server"
-                             and ("switch" in i["what"] or "fault" in i["what"])):
-        label = item["what"].split(":")[0]
+                             and (i.get("mark") or "switch" in i["what"]
+                                  or "fault" in i["what"])):
+        label = item.get("label") or item["what"].split(":")[0]
         if item["zone"]:
             label = f"{item['zone']} {label}"
         xpos = x(item["t"])
@@ -319,7 +322,7 @@ def svg(report: dict[str, Any]) -> str:
         out.append(f'<text x="{xpos + 3:.1f}" y="{top + 10 + 12 * (n % 4)}" fill="#1565c0">'
                    f'{escape(label)}</text>')
     legend_x = left
-    for key, colour in COLOURS.items():
+    for key, colour in colours.items():
         out.append(f'<rect x="{legend_x}" y="{height - 22}" width="10" height="10" '
                    f'fill="{colour}"/>')
         out.append(f'<text x="{legend_x + 14}" y="{height - 13}">{key}</text>')
@@ -330,13 +333,19 @@ def svg(report: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_report(report: dict[str, Any], path: Path | None) -> str:
-    """Write drill.md, drill.json and drill.svg (when ``path``); the readable text."""
+def write_report(report: dict[str, Any], path: Path | None,
+                 render: Callable[[dict[str, Any], str | None], str] | None = None) -> str:
+    """Write drill.md, drill.json and drill.svg (when ``path``); the readable text.
+
+    ``render`` makes the Markdown (default :func:`markdown`; a target-down
+    drill has its own).
+    """
+    render = render or markdown
     if path is None:
-        return markdown(report, None)
+        return render(report, None)
     md_path = path if path.suffix != ".json" else path.with_suffix(".md")
     svg_path = md_path.with_suffix(".svg")
-    text = markdown(report, svg_path.name)
+    text = render(report, svg_path.name)
     md_path.write_text(text, encoding="utf-8")
     md_path.with_suffix(".json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n",
                                             encoding="utf-8")

@@ -12,11 +12,13 @@ A stalled checker (a target whose checker produced nothing for
 ``interval + timeout + stall_after``) changes nothing: its target keeps its
 last state, so the answers freeze, and status, events and metrics say so.
 
-Drills: the file ``state_dir/health-fault`` is read once a second. A line
-``down ADDR`` makes every check of ADDR fail ("drill: target-down"), the same
-path a real failed check takes (fall, hold-down, fail static); a line
-``hang`` makes every checker stop before its next check, as a stuck checker
-would. Removing the file (or the line) ends the fault.
+Drills (:mod:`.faults`): a drill's target-down, or the file
+``state_dir/health-fault``, makes a target's checks fail ("drill:
+target-down"), the same path a real failed check takes (fall, hold-down,
+fail static), or hangs every checker; the watchdog ends a drill's fault at
+its deadline. Listeners (``listeners``) hear every change of a target with
+the answers it left, which is how a drill times the target leaving and
+coming back.
 """
 
 from __future__ import annotations
@@ -37,13 +39,17 @@ from ..failover.store import now_iso
 from .answers import AnswerFilter, select
 from .checks import run_check
 from .declaration import Check, HealthDeclarationError, HealthRRset, read_side_file, side_files
+from .faults import DRILL_FAILURE, FAULT_FILE, HealthFaults
 from .target import TargetState
 
 log = logging.getLogger("seawall.health")
 
 WATCH_EVERY = 0.25      # seconds between looks of the watchdog (stalls, hold-down ends)
 RESCAN_EVERY = 1.0      # seconds between looks at the side files and the fault file
-FAULT_FILE = "health-fault"
+# A listener hears each change of a target: the target, and the answer now
+# published for every RRset that uses it ((zone, (name, rdtype)) -> addresses).
+Listener = Callable[[TargetState, dict[tuple[dns.name.Name, tuple[dns.name.Name, int]],
+                                       tuple[str, ...]]], None]
 
 
 class HealthService:
@@ -61,11 +67,9 @@ class HealthService:
         self.pools: dict[tuple[dns.name.Name, tuple[dns.name.Name, int]], str | None] = {}
         self.errors: dict[str, list[str]] = {}      # side file -> its problems
         self.files: dict[Path, float] = {}          # side file -> mtime read
-        self.fault_hang = False
-        self.fault_down: set[str] = set()
-        self._fault_mtime: float | None = None
-        self._resume = asyncio.Event()
-        self._resume.set()
+        self.faults = HealthFaults(config.path(config.state_dir) / FAULT_FILE, clock,
+                                   self._note_fault)
+        self.listeners: list[Listener] = []
         self.stalled_since: float | None = None
         self.started_at = clock()
         self._tasks: dict[tuple[str, Check], asyncio.Task] = {}
@@ -209,6 +213,41 @@ class HealthService:
                                f"answer {'; '.join(answers)}")
         if changed:
             self.controller.refilter(changed)
+        self._tell(target)
+
+    def _tell(self, target: TargetState) -> None:
+        """Tell the listeners (a drill) the answers now published for the target's RRsets."""
+        if not self.listeners:
+            return
+        answers = {key: self.filter.answers.get(key, ()) for key in self.rrsets_using(
+            target.address, target.check)}
+        for listener in list(self.listeners):
+            try:
+                listener(target, answers)
+            except Exception:
+                log.exception("health: a listener failed: target=%s", target.describe())
+
+    def rrsets_using(self, address: str, check: Check | None = None
+                     ) -> list[tuple[dns.name.Name, tuple[dns.name.Name, int]]]:
+        """The RRsets (zone, (name, rdtype)) whose pools hold ``address`` (with ``check``)."""
+        return [(origin, d.key) for origin, decls in sorted(self.filter.declared.items())
+                for d in decls if address in d.addresses()
+                and (check is None or d.check == check)]
+
+    def answer_without(self, origin: dns.name.Name, decl: HealthRRset,
+                       address: str) -> tuple[str, ...]:
+        """The answer ``decl`` would get were ``address`` down (a drill's expectation)."""
+        is_up = self._is_up(decl.check)
+        picked = select(decl, lambda a: a != address and is_up(a))
+        if picked is not None:
+            return picked[0]
+        return self.filter.answers.get((origin, decl.key), ())   # fail static: the last one
+
+    def _note_fault(self, address: str, reason: str) -> None:
+        """A drill's fault began or ended: an event in each zone that uses the target."""
+        for origin in sorted({origin for origin, _ in self.rrsets_using(address)}):
+            if origin in self.controller.zones:
+                self.controller.note(origin, "drill", reason, kind="fault")
 
     def _note(self, origin: dns.name.Name, reason: str) -> None:
         if origin in self.controller.zones:
@@ -223,7 +262,7 @@ class HealthService:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._read_fault()
+        self.faults.read_file()
         self._watchdog = loop.create_task(self._watch())
         for key, target in self.targets.items():
             self._tasks[key] = loop.create_task(self._check_loop(target))
@@ -242,14 +281,14 @@ class HealthService:
         loop = asyncio.get_running_loop()
         check = target.check
         while True:
-            await self._resume.wait()   # an injected hang stops the checker here
+            await self.faults.resume.wait()   # an injected hang stops the checker here
             started = loop.time()
             target.busy_since = self.clock()
-            if target.address in self.fault_down:
-                ok, why = False, "drill: target-down"
+            if self.faults.failing(target.address):
+                ok, why = False, DRILL_FAILURE
             else:
                 ok, why = await run_check(check, target.address)
-            if self.fault_hang:
+            if self.faults.hang:
                 continue   # the result of a check that was running when the hang began is lost
             try:
                 if target.record(ok, why, self.clock()):
@@ -267,11 +306,12 @@ class HealthService:
                 now = self.clock()
                 if now - last_scan >= RESCAN_EVERY:
                     last_scan = now
-                    self._read_fault()
+                    self.faults.read_file()
                     if self._scan() != self.files:
                         changed = self.load()
                         if changed:
                             self.controller.refilter(changed)
+                self.faults.expire(now)
                 self._look_for_stalls(now)
                 for target in self.targets.values():
                     if target.pending is not None and not target.stalled \
@@ -300,34 +340,6 @@ class HealthService:
             self.stalled_since = now
         elif not stalled:
             self.stalled_since = None
-
-    def _read_fault(self) -> None:
-        path = self.config.path(self.config.state_dir) / FAULT_FILE
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            mtime = None
-        if mtime == self._fault_mtime:
-            return
-        self._fault_mtime = mtime
-        hang, down = False, set()
-        if mtime is not None:
-            try:
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    words = line.split()
-                    if words[:1] == ["hang"]:
-                        hang = True
-                    elif len(words) == 2 and words[0] == "down":
-                        down.add(words[1])
-            except (OSError, UnicodeDecodeError) as exc:
-                log.error("health fault file unreadable: %s", exc)
-        if (hang, down) != (self.fault_hang, self.fault_down):
-            log.warning("health drill: hang=%s down=%s", hang, ",".join(sorted(down)) or "-")
-        self.fault_hang, self.fault_down = hang, down
-        if hang:
-            self._resume.clear()
-        else:
-            self._resume.set()
 
     # ------------------------------------------------------------------ status
 
@@ -368,6 +380,5 @@ class HealthService:
                 "stalled_for": now - self.stalled_since if stalled else None,
                 "view": "frozen: a checker is stalled, its targets keep their last state"
                 if stalled else "live",
-                "fault": {"hang": self.fault_hang, "down": sorted(self.fault_down)}
-                if self.fault_hang or self.fault_down else None,
+                "fault": self.faults.status(),
                 "targets": targets, "rrsets": rrsets}
