@@ -37,6 +37,7 @@ from .dns.responder import Responder, ResponderSettings
 from .dns.rrl import RateLimiter
 from .dns.server import DnsServer
 from .failover.control import ControlServer
+from .failover.expiry import ExpireTimers
 from .failover.service import FailoverService
 from .fleet import FleetService
 from .health import HealthService
@@ -79,6 +80,8 @@ class App:
         self.primary = Primary(config, lambda: self.responder.zoneset)
         if self.primary.enabled:
             self.responder.transfer_handler = self.primary.handle
+        # EDNS EXPIRE (RFC 7314): the time left on each served copy (seawall/failover/expiry.py).
+        self.responder.expire_of = self.primary.server.expire_of = ExpireTimers(self.failover)
         # Signed queries are answered signed, or NOTAUTH/BADKEY when no key fits (RFC 8945 §5.2).
         self.responder.tsig_handler = self.primary.sign_answer
         self.server = DnsServer(self.responder, config.listen,

@@ -22,6 +22,7 @@ OPCODE_MASK = 0x7800
 OPT = 41
 TSIG = 250
 DO_BIT = 0x8000
+EXPIRE_OPTION = 9               # EDNS option code of EXPIRE (RFC 7314 §2)
 MAX_NAME = 255
 
 
@@ -49,6 +50,7 @@ class Query:
     ancount: int = 0
     nscount: int = 0
     has_tsig: bool = False       # a TSIG record ends the message (RFC 8945 §5.1)
+    expire: bool = False         # an EDNS EXPIRE option asks for the zone's expire timer (RFC 7314 §2)
 
     @property
     def opcode(self) -> int:
@@ -109,7 +111,8 @@ def parse_query(wire: bytes) -> Query:
             query.payload = max(512, int.from_bytes(wire[offset + 2:offset + 4], "big"))
             query.edns_version = wire[offset + 5]
             query.edns_flags = int.from_bytes(wire[offset + 6:offset + 8], "big")
-            _check_options(wire, offset + 10, offset + 10 + rdlength)
+            if rdlength:
+                query.expire = _check_options(wire, offset + 10, offset + 10 + rdlength)
         offset += 10 + rdlength
         if rdtype == TSIG and index == ancount + nscount + arcount - 1:
             query.has_tsig = True
@@ -154,15 +157,24 @@ def _skip_name(wire: bytes, offset: int) -> int:
         offset += length + 1
 
 
-def _check_options(wire: bytes, offset: int, end: int) -> None:
-    """EDNS options must tile the OPT rdata exactly (RFC 6891 §6.1.2)."""
+def _check_options(wire: bytes, offset: int, end: int) -> bool:
+    """EDNS options must tile the OPT rdata exactly (RFC 6891 §6.1.2).
+
+    Returns whether one of them is EXPIRE (RFC 7314 §2): a request for the
+    zone's expire timer. Its length is not checked: a query carries it empty,
+    and a non-empty one is read as the same request, as Knot DNS reads it.
+    """
+    expire = False
     while offset < end:
         if offset + 4 > end:
             raise FormError("EDNS option header cut short")
+        if wire[offset] == 0 and wire[offset + 1] == EXPIRE_OPTION:
+            expire = True
         length = int.from_bytes(wire[offset + 2:offset + 4], "big")
         offset += 4 + length
         if offset > end:
             raise FormError("EDNS option runs past the OPT record")
+    return expire
 
 
 def name_from_wire(name_wire: bytes) -> dns.name.Name:

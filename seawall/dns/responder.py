@@ -31,6 +31,7 @@ import dns.rrset
 from ..zones.zoneset import ZoneSet
 from .answers import TableStore
 from .engine import Answer, Outcome, resolve
+from .expire import ExpireSource, add_to_response, soa_expire
 from .fastpath import FastPath
 from .wire import Unsupported
 from .query import AA, RD, Drop, FormError, Query, parse_query, read_header
@@ -42,6 +43,7 @@ QUERY, NOTIFY = int(dns.opcode.QUERY), int(dns.opcode.NOTIFY)
 IN, CH, ANY_CLASS = int(dns.rdataclass.IN), int(dns.rdataclass.CH), int(dns.rdataclass.ANY)
 AXFR, IXFR = int(dns.rdatatype.AXFR), int(dns.rdatatype.IXFR)
 TXT = int(dns.rdatatype.TXT)
+SOA = int(dns.rdatatype.SOA)
 UDP, TCP = "udp", "tcp"
 TCP_MAX = 65535
 
@@ -83,7 +85,10 @@ class Responder:
         # A query signed with TSIG (RFC 8945 §5.3): (wire, response, tcp) -> the response
         # signed, or an error if the signature does not verify; None: answered unsigned.
         self.tsig_handler: Callable[[bytes, bytes, bool], bytes] | None = None
-        # True in a worker process: NOTIFY and transfers raise HandOff.
+        # EDNS EXPIRE (RFC 7314 §3): the seconds left on a served zone; None: its SOA
+        # EXPIRE, as its primary (seawall/failover/expiry.py gives the failover view).
+        self.expire_of: ExpireSource | None = None
+        # True in a worker process: NOTIFY, transfers and EXPIRE queries raise HandOff.
         self.hand_off = False
         self.errors_logged = 0
         self.identity = {dns.name.from_text(k): v
@@ -132,7 +137,9 @@ class Responder:
         if query.has_edns and query.edns_version != 0:
             # RFC 6891 §6.1.3: we speak version 0 only.
             return render_error(query, dns.rcode.BADVERS, payload)
-        if self.hand_off and (query.opcode == NOTIFY or query.qtype in (AXFR, IXFR)):
+        if self.hand_off and (query.opcode == NOTIFY or query.qtype in (AXFR, IXFR)
+                              or (query.expire and query.qtype == SOA)):
+            # The expire timer lives in the supervisor, with the failover state.
             raise HandOff
         if query.opcode == NOTIFY:
             return self._notify(query, client, wire)
@@ -172,7 +179,19 @@ class Responder:
         if qclass == ANY_CLASS:
             # An answer for class ANY cannot be authoritative for every class.
             answer.aa = False
-        return self._render(query, qname, answer, self._limit(query, tcp), payload)
+        limit = self._limit(query, tcp)
+        response = self._render(query, qname, answer, limit, payload)
+        if query.expire and qtype == SOA and answer.aa and answer.rcode == 0:
+            response = self._with_expire(qname, response, limit)
+        return response
+
+    def _with_expire(self, qname: dns.name.Name, response: bytes, limit: int) -> bytes:
+        """RFC 7314 §3: the refresh query's answer (the apex SOA) with the time left."""
+        zone = self._zoneset.get(qname)
+        if zone is None:
+            return response   # an SOA query below an apex: not a refresh query
+        seconds = self.expire_of(zone) if self.expire_of is not None else soa_expire(zone)
+        return add_to_response(response, seconds, limit)
 
     def _render(self, query: Query, qname: dns.name.Name, answer: Answer, limit: int,
                 payload: int) -> bytes:

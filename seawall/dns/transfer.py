@@ -53,6 +53,7 @@ from ..zones.model import Zone
 from ..zones.zoneset import ZoneSet
 from .query import Query
 from .serials import serial_gt
+from .expire import ExpireSource, soa_expire
 from .xfrwire import TSIG_ERRORS, Signer, check_tsig, finish, render_bodies, tsig_error_response
 
 log = logging.getLogger("seawall.transfers")
@@ -207,6 +208,9 @@ class TransferServer:
         self.keyring = keyring
         self.zoneset = zoneset
         self.history = history
+        # EDNS EXPIRE (RFC 7314 §3): the seconds left on a served zone; its SOA EXPIRE
+        # by default, as its primary (seawall/failover/expiry.py gives the failover view).
+        self.expire_of: ExpireSource = soa_expire
         # The rendered AXFR of each served version, while that version lives.
         self._rendered: weakref.WeakKeyDictionary[Zone, list[bytes]] = \
             weakref.WeakKeyDictionary()
@@ -240,7 +244,9 @@ class TransferServer:
             sections, how = self._ixfr(request, zone)
         bodies = self.axfr_bodies(zone) if sections is None else \
             render_bodies(zone.origin, IXFR, sections)
-        messages = finish(bodies, request, question, signer)
+        # RFC 7314 §4: only when asked for; the time left as the transfer starts.
+        expire = self.expire_of(zone) if query.expire else None
+        messages = finish(bodies, request, question, signer, expire)
         log.info("transfer out: zone=%s how=%s serial=%d client=%s key=%s messages=%d "
                  "seconds=%.3f", origin, how, zone.serial, host, key, len(messages),
                  time.monotonic() - started)

@@ -8,8 +8,9 @@ once per served version and off the event loop:
    first only (RFC 5936 §2.2); the header carries no ID and no RD bit yet.
 2. ``finish``: per request, the ID, the RD bit and the question name as
    the client spelt it are patched in (same length: the name matched the
-   zone's apex), then the OPT record if the request had one (RFC 6891 §7)
-   and the TSIG record, each message's MAC chained to the previous one
+   zone's apex), then the OPT record if the request had one (RFC 6891 §7),
+   with the EDNS EXPIRE option if asked for (RFC 7314 §3, in every message
+   as Knot DNS does; :mod:`.expire`), and the TSIG record, each message's MAC chained to the previous one
    (RFC 8945 §5.3.1).
 
 ``check_tsig`` and ``tsig_error_response`` answer a signed request whose
@@ -25,6 +26,7 @@ import struct
 import time
 from collections.abc import Iterable
 
+import dns.edns
 import dns.exception
 import dns.flags
 import dns.message
@@ -35,6 +37,8 @@ import dns.rdatatype
 import dns.renderer
 import dns.rrset
 import dns.tsig
+
+from .expire import OPTION_CODE, option
 
 MAX_MESSAGE = 65535
 RESERVE = 1024           # room kept in each message for the OPT and TSIG records
@@ -89,9 +93,17 @@ def render_bodies(qname: dns.name.Name, qtype: int, rrsets: Iterable[dns.rrset.R
 
 
 def finish(bodies: list[bytes], request: dns.message.Message, question: bytes,
-           signer: Signer | None) -> list[bytes]:
-    """The bodies made into the response to ``request`` (``question``: its wire form)."""
-    opt = dns.message.make_response(request).opt if request.edns >= 0 else None
+           signer: Signer | None, expire: int | None = None) -> list[bytes]:
+    """The bodies made into the response to ``request`` (``question``: its wire form);
+    ``expire``: the seconds of an EDNS EXPIRE option for each OPT (RFC 7314 §3)."""
+    opt = None
+    if request.edns >= 0:
+        response = dns.message.make_response(request)
+        if expire is not None:
+            response.use_edns(0, response.ednsflags, response.payload,
+                              options=[dns.edns.GenericOption(OPTION_CODE,
+                                                              option(expire)[4:])])
+        opt = response.opt
     rd = request.flags & dns.flags.RD
     messages = []
     for index, body in enumerate(bodies):
