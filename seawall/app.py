@@ -2,7 +2,10 @@
 
 Start-up runs the failover service first (emergency zones checked, last
 good snapshots read, every backend asked once), so the listeners open with
-the best data there is: live, last good, or emergency. From then on every
+the best data there is: live, last good, or emergency. A restart whose
+zones all have fresh last good data opens them before the backends are
+asked, serving that data; the backends' answers are then ordinary switches
+(``FailoverService.restore``). From then on every
 change of what is served — a new version, a switch to stale or emergency
 and back — is one assignment of a new ZoneSet to the responder: a query
 sees the old set or the new one, and no query waits for, or is lost in, a
@@ -216,14 +219,22 @@ class App:
             # One process: zone loads in threads share the GIL with the answers;
             # a shorter switch interval hands it back to the event loop sooner.
             sys.setswitchinterval(SWITCH_INTERVAL)
-        await self.failover.start()
+        # A restart with fresh last good data answers from it at once; the
+        # backends' first answers then arrive as ordinary switches (build, then
+        # swap). Otherwise nothing answers before every zone is decided.
+        early = await self.failover.restore()
         await self.health.start()
         if self.fleet is not None:
             await self.fleet.start()   # etcd need not answer: serving never waits for it
-        if self.pool is None:
-            await self.server.start()
-        else:
-            self.server.bind()   # the workers serve these sockets
+        if early:
+            await self._listen()
+            if self.pool is not None:
+                await self.pool.start()   # warm from the zone images, if there are any
+            log.info("serving the last good data: zones=%d; asking the backends",
+                     len(self.zoneset))
+        await self.failover.first_look()
+        if not early:
+            await self._listen()
         self.primary.check_emergency((st.good.zone if st.good else None, st.emergency)
                                      for st in self.controller.zones.values())
         self.primary.start()
@@ -234,7 +245,7 @@ class App:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
-        if self.pool is not None:
+        if self.pool is not None and not self.pool.generation:   # not forked early
             await self.pool.start()   # each worker gives up root first thing
         if self.watch is not None:
             await self.watch.start()   # once we answer: we are one of the servers it asks
@@ -260,6 +271,13 @@ class App:
         await self.server.stop(grace=1.5)
         if self.metrics is not None:
             await self.metrics.stop()
+
+    async def _listen(self) -> None:
+        """Open the listeners: served here (one process), or bound for the workers."""
+        if self.pool is None:
+            await self.server.start()
+        else:
+            self.server.bind()   # the workers serve these sockets
 
     def stop(self) -> None:
         if self._stopping is not None:

@@ -225,6 +225,43 @@ class Controller:
         self.started = True
         self.flush()
 
+    def serve_restored(self) -> bool:
+        """Cold start, before any backend is asked: serve the restored data at once.
+
+        A zone the backend has not answered for yet serves what it would
+        serve if the backend did not answer (DESIGN principle 1): its last
+        good version while that is fresh (as stale serves it), or what an
+        operator forced. Its state stays unknown (``None``) until the first
+        report or ``finish_startup`` decides it, and no event is written:
+        nothing has been judged yet. Emergency data is never served this
+        way unless forced, since the backend may well be fine. Publishes only when every
+        zone known now has such a version, and returns whether it did; else
+        nothing is served until the backends have been asked.
+        """
+        now = self.clock()
+        changes: dict[dns.name.Name, Zone | None] = {}
+        for origin, st in sorted(self.zones.items()):
+            if st.mode is not None:
+                continue
+            if st.override is not None:
+                zone, _ = self.served_zone(st)
+            elif self._fresh(st, now):
+                zone, _ = self._served_as(st, Mode.STALE)
+            else:
+                zone = None
+            if zone is None:
+                return False
+            if self.answer_filter is not None:
+                zone = self.answer_filter(origin, zone)
+            changes[origin] = zone
+        if not changes:
+            return False
+        for origin, zone in changes.items():
+            # What flush compares with: the same version later is no swap.
+            self.zones[origin].served = zone
+        self.publish(changes)
+        return True
+
     def check_protected(self, require: bool) -> list[str]:
         """Served zones without an emergency file (an error when ``require``)."""
         missing = [str(o) for o, st in sorted(self.zones.items())
@@ -688,7 +725,10 @@ class Controller:
 
     def served_zone(self, st: ZoneState) -> tuple[Zone | None, Mode | None]:
         """What a zone in its state serves: data and the mode it really comes from."""
-        mode = st.effective
+        return self._served_as(st, st.effective)
+
+    def _served_as(self, st: ZoneState, mode: Mode | None) -> tuple[Zone | None, Mode | None]:
+        """What a zone serves in ``mode`` (its caps applied)."""
         if mode is None:
             return None, None
         good = st.good

@@ -7,6 +7,10 @@ stop the start); the last good snapshots whose checksums match and the
 forced states are read; every backend is asked once, remote ones for at
 most ``startup_wait``; zones that got no answer start on their last good
 data if it is younger than ``stale_for``, else on their emergency version.
+When every zone has such fresh last good data (or a forced state) it is
+served before the backends are asked (``restore``, then ``first_look``): a
+restart answers as soon as its snapshots are read, and the backends'
+answers follow as ordinary switches; the states are decided as before.
 Then each backend is probed every ``probe_interval``, the controller ticks
 twice a second, and every ``RECHECK_EVERY`` the emergency versions are
 compared with live again. SIGHUP (``reload``) re-reads the emergency files too.
@@ -60,6 +64,17 @@ class FailoverService:
 
     async def start(self) -> None:
         """Everything up to serving: lock, emergency, snapshots, first look at every backend."""
+        await self.restore()
+        await self.first_look()
+
+    async def restore(self) -> bool:
+        """Lock, emergency versions, last good snapshots, forced states: what the
+        state directory alone says. True when every zone known now serves its
+        restored data already (``Controller.serve_restored``): the listeners may
+        open before the backends are asked, whose answers then arrive as
+        ordinary switches. False when something is missing (a zone with no fresh
+        last good data, or one ``require_emergency`` would refuse): nothing is
+        served until ``first_look`` has decided every zone, as before."""
         store = self.store
         try:
             store.prepare()
@@ -78,6 +93,19 @@ class FailoverService:
         for backend in self.backends:
             for origin in backend.declared_zones():
                 controller.state(origin).backend = backend.describe()
+        if self.settings.require_emergency and any(
+                st.emergency is None and origin not in self._emergency.broken
+                for origin, st in controller.zones.items()):
+            return False   # first_look stops the start: serve nothing before it
+        return controller.serve_restored()
+
+    async def first_look(self) -> None:
+        """Ask every backend once, decide every zone's state, start the probes.
+
+        Raises SeawallError when a zone has no emergency file and
+        ``require_emergency`` is set."""
+        controller = self.controller
+        store = self.store
         results = await asyncio.gather(*(self._first_check(b) for b in self.backends))
         for backend, reports in zip(self.backends, results):
             await self.apply(backend, reports)
