@@ -196,20 +196,29 @@ def _fleet_order(args: argparse.Namespace, kind: str, order: dict[str, Any]) -> 
 WATCH_NOW_WAIT = 60.0   # seconds the CLI waits for ``status --watch-now`` (the server gives up at 50)
 
 
+def secret_for(args: argparse.Namespace) -> bytes | None:
+    """The control channel's shared secret: --secret-file, else control.secret_file of
+    --config; None when neither names one."""
+    config = load_config(args.config) if getattr(args, "config", None) else None
+    secret_path = args.secret_file
+    if secret_path is None and config is not None and config.control.secret_file:
+        secret_path = config.path(config.control.secret_file)
+    if secret_path is None:
+        return None
+    try:
+        return Path(secret_path).read_bytes().strip()
+    except OSError as exc:
+        raise SeawallError(f"cannot read the secret file {secret_path}: "
+                           f"{exc.strerror}") from None
+
+
 def client_for(args: argparse.Namespace, timeout: float = 10.0) -> ControlClient:
     config = load_config(args.config) if getattr(args, "config", None) else None
     if args.connect:
-        secret_path = args.secret_file
-        if secret_path is None and config is not None and config.control.secret_file:
-            secret_path = config.path(config.control.secret_file)
-        if secret_path is None:
+        secret = secret_for(args)
+        if secret is None:
             raise SeawallError("--connect needs --secret-file (or --config with "
                                "control.secret_file)")
-        try:
-            secret = Path(secret_path).read_bytes().strip()
-        except OSError as exc:
-            raise SeawallError(f"cannot read the secret file {secret_path}: "
-                               f"{exc.strerror}") from None
         return ControlClient(tcp=args.connect, secret=secret, timeout=timeout)
     if args.state_dir is not None:
         state_dir = args.state_dir
@@ -300,6 +309,9 @@ def run_drill(args: argparse.Namespace) -> int:
                           f"not {args.scenario}")
     if args.etcd and not args.fleet:
         args.parser.error("--etcd goes with --fleet")
+    if args.fleet and args.connect:
+        args.parser.error("--fleet finds every member's control channel in etcd; drop "
+                          "--connect")
     if args.report is not None and not args.report.parent.is_dir():
         raise SeawallError(f"--report: no directory {args.report.parent}")
     if args.fleet:

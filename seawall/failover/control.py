@@ -158,6 +158,17 @@ class ControlServer:
                                "than 16 bytes")
         return secret
 
+    def addresses(self) -> dict[str, str | None]:
+        """Where this control channel answers (what a fleet member publishes, so that
+        ``seawall failover drill --fleet`` can reach every member): the socket's
+        absolute path while it is bound here, and the signed TCP listener."""
+        tcp = None
+        if self.tcp_port is not None and self.settings.listen:
+            host, _ = parse_listen(self.settings.listen)
+            tcp = f"[{host}]:{self.tcp_port}" if ":" in host else f"{host}:{self.tcp_port}"
+        return {"socket": str(self.path.resolve()) if self._inode is not None else None,
+                "tcp": tcp}
+
     def listen_addresses(self) -> list[dict[str, Any]]:
         return [{"transport": b.transport, "host": b.host, "port": b.port}
                 for b in self.app.server.bound]

@@ -12,7 +12,9 @@ Every ``POLL_EVERY`` the server reads the fleet's keys in one request
 3. gives every version its controller accepted a fleet-wide epoch
    (``epoch/ZONE``, ``version/ZONE/FP``, one compare-and-put);
 4. publishes its report (``members/NAME``, under the lease) when it changed,
-   and at least every ``PUBLISH_EVERY``.
+   and at least every ``PUBLISH_EVERY``; the report names the member's
+   control channel (its socket, its signed TCP listener), where
+   ``seawall failover drill --fleet`` starts a drill on it.
 
 The controller asks two questions (its hooks): ``emergency_vote``, before
 leaving last good data for emergency because of backend failures (quorum,
@@ -423,8 +425,11 @@ class FleetService:
         server = getattr(self.app, "server", None)
         listen = [f"{b.host}:{b.port}" for b in getattr(server, "bound", [])
                   if getattr(b, "transport", "udp") == "udp"]
+        control = getattr(self.app, "control", None)   # reached by `failover drill --fleet`
         return {"name": self.name, "version": __version__, "pid": os.getpid(),
-                "host": socket.gethostname(), "listen": listen, "started": self.started_wall,
+                "host": socket.gethostname(), "listen": listen,
+                "control": control.addresses() if control is not None else None,
+                "started": self.started_wall,
                 "time": time.time(),
                 "fleet": {"state": self.state, "since": self.since, "error": self.error},
                 "zones": zones, "orders": self.orders}

@@ -121,7 +121,13 @@ class Fleet:
     """The three servers, their directories, and the etcd and Knot they use."""
 
     def __init__(self, work: Path, etcd: EtcdCluster, knot: Knot, *, quorum: int = 2,
-                 grace: float = 4.0) -> None:
+                 grace: float = 4.0, tcp_control: tuple[str, ...] = ()) -> None:
+        # Members named in tcp_control also get a signed TCP control listener (port 0)
+        # with the shared secret in work/control.secret.
+        self.secret = work / "control.secret"
+        if tcp_control:
+            self.secret.write_text("fleet-drill-secret-0123456789\n")
+            self.secret.chmod(0o600)
         self.work = work
         self.etcd = etcd
         self.knot = knot
@@ -144,7 +150,9 @@ class Fleet:
                 f"  fail_after: 2\n  recover_after: 3\n  stale_for: 0s\n  startup_wait: 3s\n"
                 f"  flap_half_life: 1s\n"
                 f"fleet:\n  etcd: [{endpoints}]\n  name: {name}\n  quorum: {quorum}\n"
-                f"  lease_ttl: 3s\n  grace: {grace}s\n")
+                f"  lease_ttl: 3s\n  grace: {grace}s\n"
+                + (f"control:\n  listen: \"127.0.0.1:0\"\n  secret_file: {self.secret}\n"
+                   if name in tcp_control else ""))
             self.dirs[name] = d
 
     def start(self) -> Fleet:
