@@ -25,6 +25,7 @@ import pytest
 from conftest import ROOT, SeawallProcess, decode_twice, exchange_raw, free_port, \
     require_tool, wait_for
 from failover.failover_peers import Knot, emergency_text, zone_text
+from secondaries import Knot as KnotSecondary
 from transfer_setup import ZONE, start_primary
 
 pytestmark = pytest.mark.interop
@@ -160,6 +161,14 @@ def test_axfr_zone_counts_down_from_the_last_confirmation(tmp_path: Path, worker
         # A transfer from us passes on the same countdown (RFC 7314 §3.2).
         messages = transfer_expires(server.addr, qname)
         assert messages and all(v is not None and v <= second for v in messages)
+        # A Knot secondary of ours times its expiry by it (§4): its copy is as old
+        # as ours, not new from the moment it took it.
+        with KnotSecondary(tmp_path / "downstream", server.addr, [qname]) as downstream:
+            assert wait_for(lambda: downstream.serial(qname) is not None, 15)
+            theirs = ask_expire(("127.0.0.1", downstream.port), qname)
+            ours = ask_expire(server.addr, qname)
+            assert theirs is not None and ours is not None
+            assert ours - 2 <= theirs <= ours + 1 and theirs <= field - 6
         # The primary is back: confirmed again, the full EXPIRE again.
         knot.signal(signal.SIGCONT)
         assert wait_for(lambda: (ask_expire(server.addr, qname) or 0) >= field - 2, 15)
