@@ -196,3 +196,21 @@ def test_not_an_address_refused_by_the_server(tmp_path):
         assert s.watch(lambda a: a == frozenset(MAIN), limit=10)[0] is not None
         line = one_line(drill(tmp_path, "--scenario", "target-down", "--target", "www"))
         assert "--target 'www' is not an IP address" in line
+
+
+@pytest.mark.parametrize("sig, verdict, source", [
+    ("NOERROR | www.hc.example. A 127.0.0.2; www.hc.example. A 127.0.0.3 | ", "ok", "with"),
+    ("NOERROR | www.hc.example. A 127.0.0.3 | ", "ok", "without"),
+    ("NOERROR |  | hc.example. SOA ns1.hc.example. hostmaster.hc.example. 1 2 3 4 5",
+     "wrong", None),                                                  # empty: NODATA
+    ("SERVFAIL |  | ", "wrong", None),
+    ("NXDOMAIN |  | ", "wrong", None),
+    ("unparsable", "wrong", None),
+    (None, "lost", None),
+])
+def test_every_probe_answer_must_hold_addresses(sig, verdict, source):
+    from seawall.failover.drill_client import Probe
+    from seawall.failover.drill_target_report import judge_target
+    probe = Probe(0, 0.0, received=None if sig is None else 0.01, sig=sig)
+    judge_target(probe, {"type": "A", "target": "127.0.0.2"})
+    assert (probe.verdict, probe.source) == (verdict, source)
