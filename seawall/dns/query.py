@@ -50,7 +50,7 @@ class Query:
     ancount: int = 0
     nscount: int = 0
     has_tsig: bool = False       # a TSIG record ends the message (RFC 8945 §5.1)
-    expire: bool = False         # an EDNS EXPIRE option asks for the zone's expire timer (RFC 7314 §2)
+    expire: bool = False         # an EDNS EXPIRE option: the zone's expire timer (RFC 7314 §2)
 
     @property
     def opcode(self) -> int:

@@ -10,8 +10,8 @@ once per served version and off the event loop:
    the client spelt it are patched in (same length: the name matched the
    zone's apex), then the OPT record if the request had one (RFC 6891 §7),
    with the EDNS EXPIRE option if asked for (RFC 7314 §3, in every message
-   as Knot DNS does; :mod:`.expire`), and the TSIG record, each message's MAC chained to the previous one
-   (RFC 8945 §5.3.1).
+   as Knot DNS does; :mod:`.expire`), and the TSIG record, each message's
+   MAC chained to the previous one (RFC 8945 §5.3.1).
 
 ``check_tsig`` and ``tsig_error_response`` answer a signed request whose
 TSIG does not verify as RFC 8945 §5.2 says: NOTAUTH with the TSIG error
