@@ -20,7 +20,9 @@ the time that is really left:
   message of an AXFR or IXFR response that carries an OPT record (the
   first one is what counts; Knot DNS sends it in each, and so do we). No
   other answer gets it, so every other answer is the same whatever
-  options the query carries.
+  options the query carries. BIND 9 (by the RFC's author) answers the
+  same way as a primary; Knot DNS also adds it to every other answer
+  from the zone (NXDOMAIN, A...), which no secondary reads.
 
 The option is added to the rendered response, after the answer tables and
 the fast path have taken what they keep (they never hold a response with
