@@ -5,15 +5,15 @@ otherwise restart the zone's SOA EXPIRE timer from that moment, however
 long ago the data left the primary. With the option, each hop passes on
 the time that is really left:
 
-* **Query** (RFC 7314 §2): an EXPIRE option (code 9) in the OPT record,
+* **Query** (RFC 7314): an EXPIRE option (code 9) in the OPT record,
   empty. ``query.parse_query`` notes it as ``Query.expire``.
-* **Response** (§3): the same option with 4 octets, the seconds left.
-  A primary sends its SOA EXPIRE field (§3.1); a secondary sends the time
-  left before its copy expires (§3.2). Which one Seawall is for a zone,
+* **Response**: the same option with 4 octets, the seconds left.
+  A primary sends its SOA EXPIRE field; a secondary sends the time
+  left before its copy expires. Which one Seawall is for a zone,
   and what a stale or emergency zone sends, is decided with the failover
   state (:mod:`seawall.failover.expiry`); without it (a bare responder)
   Seawall is the primary of what it serves.
-* **Which answers** (§4: the option is only sent when asked for; a
+* **Which answers** (the option is only sent when asked for; a
   secondary reads it from its refresh query and its transfers): the
   answer to an SOA query for the apex of a served zone (the refresh query
   of RFC 1034 §4.3.5) when it is authoritative (AA, NOERROR), and every
@@ -45,7 +45,7 @@ from collections.abc import Callable
 from ..zones.model import Zone
 
 OPTION_CODE = 9
-MAX_SECONDS = 0xFFFFFFFF          # the field is 32 bits, unsigned (§3)
+MAX_SECONDS = 0xFFFFFFFF          # the field is 32 bits, unsigned
 OPT_TYPE = b"\x00\x29"
 
 ExpireSource = Callable[[Zone], int]
@@ -53,12 +53,12 @@ ExpireSource = Callable[[Zone], int]
 
 
 def soa_expire(zone: Zone) -> int:
-    """What a primary sends (RFC 7314 §3.1): the SOA EXPIRE field of the served zone."""
+    """What a primary sends (RFC 7314): the SOA EXPIRE field of the served zone."""
     return int(zone.soa[0].expire)
 
 
 def option(seconds: int) -> bytes:
-    """The option as it goes in a response's OPT rdata: code, length 4, seconds (§3)."""
+    """The option as it goes in a response's OPT rdata: code, length 4, seconds."""
     value = min(max(int(seconds), 0), MAX_SECONDS)
     return b"\x00\x09\x00\x04" + value.to_bytes(4, "big")
 

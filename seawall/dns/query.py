@@ -22,7 +22,7 @@ OPCODE_MASK = 0x7800
 OPT = 41
 TSIG = 250
 DO_BIT = 0x8000
-EXPIRE_OPTION = 9               # EDNS option code of EXPIRE (RFC 7314 §2)
+EXPIRE_OPTION = 9               # EDNS option code of EXPIRE (RFC 7314)
 MAX_NAME = 255
 
 
@@ -50,7 +50,7 @@ class Query:
     ancount: int = 0
     nscount: int = 0
     has_tsig: bool = False       # a TSIG record ends the message (RFC 8945 §5.1)
-    expire: bool = False         # an EDNS EXPIRE option: the zone's expire timer (RFC 7314 §2)
+    expire: bool = False         # an EDNS EXPIRE option: the zone's expire timer (RFC 7314)
 
     @property
     def opcode(self) -> int:
@@ -160,7 +160,7 @@ def _skip_name(wire: bytes, offset: int) -> int:
 def _check_options(wire: bytes, offset: int, end: int) -> bool:
     """EDNS options must tile the OPT rdata exactly (RFC 6891 §6.1.2).
 
-    Returns whether one of them is EXPIRE (RFC 7314 §2): a request for the
+    Returns whether one of them is EXPIRE (RFC 7314): a request for the
     zone's expire timer. Its length is not checked: a query carries it empty,
     and a non-empty one is read as the same request, as Knot DNS reads it.
     """

@@ -85,7 +85,7 @@ class Responder:
         # A query signed with TSIG (RFC 8945 §5.3): (wire, response, tcp) -> the response
         # signed, or an error if the signature does not verify; None: answered unsigned.
         self.tsig_handler: Callable[[bytes, bytes, bool], bytes] | None = None
-        # EDNS EXPIRE (RFC 7314 §3): the seconds left on a served zone; None: its SOA
+        # EDNS EXPIRE (RFC 7314): the seconds left on a served zone; None: its SOA
         # EXPIRE, as its primary (seawall/failover/expiry.py gives the failover view).
         self.expire_of: ExpireSource | None = None
         # True in a worker process: NOTIFY, transfers and EXPIRE queries raise HandOff.
@@ -186,7 +186,7 @@ class Responder:
         return response
 
     def _with_expire(self, qname: dns.name.Name, response: bytes, limit: int) -> bytes:
-        """RFC 7314 §3: the refresh query's answer (the apex SOA) with the time left."""
+        """RFC 7314: the refresh query's answer (the apex SOA) with the time left."""
         zone = self._zoneset.get(qname)
         if zone is None:
             return response   # an SOA query below an apex: not a refresh query

@@ -208,7 +208,7 @@ class TransferServer:
         self.keyring = keyring
         self.zoneset = zoneset
         self.history = history
-        # EDNS EXPIRE (RFC 7314 §3): the seconds left on a served zone; its SOA EXPIRE
+        # EDNS EXPIRE (RFC 7314): the seconds left on a served zone; its SOA EXPIRE
         # by default, as its primary (seawall/failover/expiry.py gives the failover view).
         self.expire_of: ExpireSource = soa_expire
         # The rendered AXFR of each served version, while that version lives.
@@ -244,7 +244,7 @@ class TransferServer:
             sections, how = self._ixfr(request, zone)
         bodies = self.axfr_bodies(zone) if sections is None else \
             render_bodies(zone.origin, IXFR, sections)
-        # RFC 7314 §4: only when asked for; the time left as the transfer starts.
+        # RFC 7314: only when asked for; the time left as the transfer starts.
         expire = self.expire_of(zone) if query.expire else None
         messages = finish(bodies, request, question, signer, expire)
         log.info("transfer out: zone=%s how=%s serial=%d client=%s key=%s messages=%d "

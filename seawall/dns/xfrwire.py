@@ -9,7 +9,7 @@ once per served version and off the event loop:
 2. ``finish``: per request, the ID, the RD bit and the question name as
    the client spelt it are patched in (same length: the name matched the
    zone's apex), then the OPT record if the request had one (RFC 6891 §7),
-   with the EDNS EXPIRE option if asked for (RFC 7314 §3, in every message
+   with the EDNS EXPIRE option if asked for (RFC 7314, in every message
    as Knot DNS does; :mod:`.expire`), and the TSIG record, each message's
    MAC chained to the previous one (RFC 8945 §5.3.1).
 
@@ -95,7 +95,7 @@ def render_bodies(qname: dns.name.Name, qtype: int, rrsets: Iterable[dns.rrset.R
 def finish(bodies: list[bytes], request: dns.message.Message, question: bytes,
            signer: Signer | None, expire: int | None = None) -> list[bytes]:
     """The bodies made into the response to ``request`` (``question``: its wire form);
-    ``expire``: the seconds of an EDNS EXPIRE option for each OPT (RFC 7314 §3)."""
+    ``expire``: the seconds of an EDNS EXPIRE option for each OPT (RFC 7314)."""
     opt = None
     if request.edns >= 0:
         response = dns.message.make_response(request)

@@ -1,6 +1,6 @@
-"""The EDNS EXPIRE value of each served zone, from its failover state (RFC 7314 §3).
+"""The EDNS EXPIRE value of each served zone, from its failover state (RFC 7314).
 
-RFC 7314 §3.1: a primary sends its SOA EXPIRE field; §3.2: a secondary
+RFC 7314: a primary sends its SOA EXPIRE field; a secondary
 sends the time left before its copy expires. What Seawall is for a zone
 depends on where its data comes from and on the zone's state:
 
@@ -8,10 +8,10 @@ depends on where its data comes from and on the zone's state:
 served                     EXPIRE sent
 =========================  ===================================================
 live or held, files        the served SOA EXPIRE: the files are the master
-                           copy, Seawall is the primary (§3.1)
+                           copy, Seawall is the primary
 live or held, axfr         SOA EXPIRE − time since the hidden primary last
                            confirmed the data (a probe or a transfer): Seawall
-                           is its secondary (§3.2), and a probe is a refresh
+                           is its secondary, and a probe is a refresh
 stale (any backend)        the same countdown: the source is not answering, so
                            the copy ages until it is confirmed again
 emergency                  the emergency version's own SOA EXPIRE: it is
@@ -22,7 +22,7 @@ emergency                  the emergency version's own SOA EXPIRE: it is
 =========================  ===================================================
 
 The countdown never goes below 0 nor above the served SOA EXPIRE (a
-secondary caps it there anyway, §4). It runs on the controller's monotonic
+secondary caps it there anyway). It runs on the controller's monotonic
 clock from ``Good.confirmed_at``, which a restart restores from the last
 good snapshot, so a restart does not reset it. The held state does not
 confirm the data (the backend offers another version), so a held zone from

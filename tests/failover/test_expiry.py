@@ -25,10 +25,10 @@ def state(mode: Mode | None, *, good: bool = True) -> ZoneState:
 
 
 @pytest.mark.parametrize("mode, remote, served, now, expected", [
-    # Files: Seawall is the primary while the backend answers (RFC 7314 §3.1).
+    # Files: Seawall is the primary while the backend answers (RFC 7314).
     (Mode.LIVE, False, LIVE, CONFIRMED + 500, 1000),
     (Mode.HELD, False, LIVE, CONFIRMED + 500, 1000),
-    # Axfr: a secondary, counting from the primary's last confirmation (§3.2).
+    # Axfr: a secondary, counting from the primary's last confirmation.
     (Mode.LIVE, True, LIVE, CONFIRMED + 0.4, 999),
     (Mode.LIVE, True, LIVE, CONFIRMED + 300, 700),
     (Mode.HELD, True, LIVE, CONFIRMED + 300, 700),

@@ -94,14 +94,14 @@ def test_files_zone_answers_its_soa_expire_as_knot_does_as_primary(tmp_path: Pat
         raw = exchange_raw(server.addr, soa.to_wire())
         assert raw is not None
         field = decode_twice(raw).answer[0][0].expire
-        # Knot DNS, primary for the same file, answers the SOA EXPIRE field (RFC 7314 §3.1).
+        # Knot DNS, primary for the same file, answers the SOA EXPIRE field (RFC 7314).
         assert ask_expire(knot_addr, ZONE) == field
         for tcp in (False, True):
             assert ask_expire(server.addr, ZONE, tcp=tcp) == field
         assert kdig_expire(server.addr, ZONE) == field
         assert kdig_expire(server.addr, ZONE, "+tcp") == field
         assert dig_expire(server.addr, ZONE) == field
-        # Only when asked (§4), and only on the refresh query and transfers.
+        # Only when asked, and only on the refresh query and transfers.
         assert ask_expire(server.addr, ZONE, expire=False) is None
         assert ask_expire(server.addr, "www." + ZONE, "A") is None
         # Every message of a transfer carries it when asked, as Knot's do.
@@ -158,10 +158,10 @@ def test_axfr_zone_counts_down_from_the_last_confirmation(tmp_path: Path, worker
         assert first is not None and second is not None
         assert field - (first_at - stopped) - 2 <= first <= field - 3
         assert first - (second_at - first_at) - 2 <= second <= first - 2
-        # A transfer from us passes on the same countdown (RFC 7314 §3.2).
+        # A transfer from us passes on the same countdown (RFC 7314).
         messages = transfer_expires(server.addr, qname)
         assert messages and all(v is not None and v <= second for v in messages)
-        # A Knot secondary of ours times its expiry by it (§4): its copy is as old
+        # A Knot secondary of ours times its expiry by it: its copy is as old
         # as ours, not new from the moment it took it.
         with KnotSecondary(tmp_path / "downstream", server.addr, [qname]) as downstream:
             assert wait_for(lambda: downstream.serial(qname) is not None, 15)
