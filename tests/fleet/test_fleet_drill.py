@@ -96,6 +96,11 @@ def test_fleet_drill_every_server_timeline(fleet: Fleet, tmp_path: Path) -> None
         assert whats[0] == "fault injected"
         assert any(w.startswith("switch to emergency") for w in whats)
         assert any(w.startswith("fault removed (deadline") for w in whats)
+    # One clock for the fleet: seconds since the first member's fault.
+    starts = {name: report["members"][name]["started_after"] for name in NAMES}
+    assert min(starts.values()) == 0 and 0 < max(starts.values()) < 2.0, starts
+    for name in NAMES:
+        assert report["members"][name]["timeline"][0]["t"] == pytest.approx(starts[name])
     spread = max(switched.values()) - min(switched.values())
     print(f"FIGURE fleet drill: switched to emergency at {switched} (fleet seconds), "
           f"spread {spread:.2f}s")
