@@ -19,7 +19,9 @@ Modules, one concept each:
   ``control_client`` — its client, for ``seawall failover`` and ``seawall reload``.
 * ``drill_plan`` — a drill's preflight, plan, objectives and probe expectations;
   ``drill`` — the running drill on the server (fault, deadline, record);
-  ``drill_client`` — the CLI's probes and judging; ``drill_report`` — the report.
+  ``drill_client`` — the CLI's probes and judging; ``drill_report`` — the report;
+  ``drill_target`` and ``drill_target_report`` — the target-down drill of the
+  health-checked answers (server side; its report).
 
 Configuration (every key has a default)::
 

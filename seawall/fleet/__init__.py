@@ -14,7 +14,9 @@ Modules: :mod:`.etcd` (a small client of etcd's v3 JSON gateway, every call
 under a deadline), :mod:`.view` (the keys, read into one view; the quorum
 vote and the fence as pure functions), :mod:`.service` (the server's side:
 lease, report, orders, epochs, the controller's hooks), :mod:`.orders` (the
-operator's side: writing orders, waiting for the members, the fleet's status).
+operator's side: writing orders, waiting for the members, the fleet's status),
+:mod:`.drill` (``seawall failover drill --fleet``: a drill on every live
+member, one report).
 """
 
 from .service import FleetService

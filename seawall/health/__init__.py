@@ -7,6 +7,7 @@ Modules, one job each:
 * :mod:`.checks` — TCP connect, HTTP(S) status and body match, DNS query.
 * :mod:`.target` — one target's state: rise/fall counts and a hold-down.
 * :mod:`.answers` — the controller's ``answer_filter``: the zone as served.
+* :mod:`.faults` — drill faults: a target's checks made to fail, checkers hung.
 * :mod:`.service` — runs the checks once, in the supervisor; status, drills.
 
 Checks never run per query nor per worker: the supervisor checks, the
