@@ -23,6 +23,8 @@ import pytest
 
 from conftest import ROOT, SeawallProcess, require_tool, wait_for
 
+from seawall.failover.control_client import ControlClient
+
 # stale_for: 0s: a failing backend goes straight to emergency, the path these drills rehearse.
 THRESHOLDS = ("{probe_interval: 0.1s, probe_timeout: 0.1s, fail_after: 3, recover_after: 5, "
               "stale_for: 0s}")
@@ -340,10 +342,12 @@ def test_missed_objective_exits_1(tmp_path):
         drill = start_drill(tmp_path, "--scenario", "backend-down", "--all", "--duration", "3s",
                             "--qps", "50", "--report", "held.md")
         try:
-            assert wait_for(lambda: (status(tmp_path).get("drill") or {}).get("phase")
-                            == "fault", 10)
-            held = cli(tmp_path, "force", "live", "--all", "--reason", "not today")
-            assert held.returncode == 0, held.stderr
+            # Watched and forced from this process: a CLI process per poll takes about a
+            # second to start under load, and the zone would switch (1.5 s) before the force.
+            control = ControlClient(state_dir=tmp_path / "state")
+            assert wait_for(lambda: (control.call("status").get("drill") or {}).get("phase")
+                            == "fault", 10, step=0.02)
+            control.call("force", mode="live", reason="not today", zones=None, all=True)
             out, err = drill.communicate(timeout=60)
         finally:
             if drill.poll() is None:
