@@ -10,8 +10,9 @@ objects, one per line, each with a ``version`` field::
     ← {"version": 1, "ok": true, "zones": ["example.com."], "until": 1795740023.5}
     ← {"version": 1, "ok": false, "error": "zone nope.example. is not served"}
 
-Commands: ``status``, ``force``, ``release``, ``accept``, ``history``,
-``reload``, ``drill-start``, ``drill-status``, ``drill-stop``. Optionally
+Commands (what each does: ``control_commands.py``): ``status``, ``force``,
+``release``, ``accept``, ``remove``, ``history``, ``reload``,
+``drill-start``, ``drill-status``, ``drill-stop``. Optionally
 a TCP listener on loopback (``control.listen``) takes the same requests
 signed with a shared secret: HMAC-SHA256 over the canonical JSON of the
 request, which carries a timestamp and a nonce; a request without a valid
@@ -47,19 +48,18 @@ import os
 import pwd
 import socket
 import struct
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import dns.exception
-import dns.name
 
 from ..budgets import LogLimiter
 from ..config import parse_listen
 from ..errors import SeawallError
 from .control_wire import (MAX_LINE, PROTOCOL, RequestError, Verifier, canonical,  # noqa: F401
                            mac_of, parse_request, sign)
+from .control_commands import SETTLE_TIMEOUT, SWITCHING, Commands, error_answer
 from .controller import ControlError
 
 log = logging.getLogger("seawall.control")
@@ -70,7 +70,6 @@ UNIX_CONNECTIONS = 16       # the Unix socket's own, never taken by TCP clients
 TCP_PENDING = 16            # TCP connections waiting to send their first, signed request
 TCP_CONNECTIONS = 8         # TCP connections whose first request verified
 AUTH_DEADLINE = 2.0         # a TCP connection's first request must come within this
-HISTORY_LIMIT = 10_000      # events returned by one history request at most
 
 
 # ------------------------------------------------------------------ paths
@@ -129,6 +128,7 @@ class ControlServer:
         self.path = socket_path(self.state_dir)
         self.drills = DrillManager(app.failover, self.listen_addresses,
                                    getattr(app, "health", None))
+        self.commands = Commands(app, self.drills, self.listen_addresses)
         self._servers: list[asyncio.AbstractServer] = []
         self._inode: int | None = None
         self._connections: set[asyncio.Task] = set()     # every one, to cancel at stop
@@ -280,17 +280,17 @@ class ControlServer:
                 except (asyncio.TimeoutError, ConnectionError):
                     return
                 except ValueError:   # longer than the stream's limit
-                    await _reply(writer, _error(f"refused: request longer than "
+                    await _reply(writer, error_answer(f"refused: request longer than "
                                                 f"{MAX_LINE} bytes"))
                     return
                 if not line:
                     return
                 why = self._verify(line, who)
                 if why is not None:
-                    await _reply(writer, _error(f"refused: {why}"))
+                    await _reply(writer, error_answer(f"refused: {why}"))
                     return
             if self._over(self._tcp, TCP_CONNECTIONS, "tcp", who):
-                await _reply(writer, _error("busy: too many control connections; try again"))
+                await _reply(writer, error_answer("busy: too many control connections; try again"))
                 return
             with _member(self._tcp, self._connections):
                 await self._serve(reader, writer, who, signed=True, first=line)
@@ -325,7 +325,8 @@ class ControlServer:
                     except (asyncio.TimeoutError, ConnectionError):
                         break
                     except ValueError:   # longer than the stream's limit
-                        await _reply(writer, _error(f"request longer than {MAX_LINE} bytes"))
+                        await _reply(writer, error_answer(f"request longer than {MAX_LINE} "
+                                                          "bytes"))
                         break
                 if not line:
                     break
@@ -344,115 +345,35 @@ class ControlServer:
         try:
             request = parse_request(line)
         except RequestError as exc:
-            return _error(str(exc)), False
+            return error_answer(str(exc)), False
         nonce = request.get("nonce")
         if signed and not verified:
             why = self._verify(line, who)
             if why is not None:
-                return _error(f"refused: {why}"), False
+                return error_answer(f"refused: {why}"), False
         if request.get("version") != PROTOCOL:
-            return _error(f"unsupported protocol version {request.get('version')!r} "
-                          f"(this server speaks {PROTOCOL})"), True
+            return error_answer(f"unsupported protocol version {request.get('version')!r} "
+                                f"(this server speaks {PROTOCOL})"), True
         command = str(request.get("command", ""))
         try:
-            answer = await self.handle(command, request, who)
+            answer = await self.commands.handle(command, request, who)
             if command in SWITCHING and answer.get("ok") \
                     and not await self.app.settled(SETTLE_TIMEOUT):
                 # Ordered, but not what clients get yet: say so rather than claim it.
-                answer = _error(f"{command} was ordered but the workers did not serve it "
-                                f"within {SETTLE_TIMEOUT:g}s; `seawall failover status` shows "
-                                "what is served")
+                answer = error_answer(f"{command} was ordered but the workers did not "
+                                      f"serve it within {SETTLE_TIMEOUT:g}s; `seawall failover "
+                                      "status` shows what is served")
         except (ControlError, ValueError, TypeError, KeyError,
                 dns.exception.DNSException) as exc:
             log.info("control request failed: command=%s by=%s reason=%s", command, who, exc)
-            answer = _error(str(exc))
+            answer = error_answer(str(exc))
         except Exception:
             log.exception("control request crashed: command=%s", command)
-            answer = _error("internal error (see the server's log)")
+            answer = error_answer("internal error (see the server's log)")
         if signed and isinstance(nonce, str):
             assert self.verifier is not None
             answer = sign(self.verifier.secret, answer, nonce=nonce)
         return answer, True
-
-    # ------------------------------------------------------------- commands
-
-    async def handle(self, command: str, request: dict[str, Any], who: str) -> dict[str, Any]:
-        service = self.app.failover
-        controller = service.controller
-        if command == "status":
-            watch = getattr(self.app, "watch", None)   # the domain security watch, if on
-            if request.get("watch_now"):
-                if watch is None:
-                    raise ControlError("this server runs no watch: configure watch.root_hints, "
-                                       "watch.parents or watch.peers")
-                try:
-                    await watch.round_now(WATCH_NOW_TIMEOUT)
-                except TimeoutError:
-                    raise ControlError(f"the watch round did not end within "
-                                       f"{WATCH_NOW_TIMEOUT:g}s") from None
-            status = service.status()
-            if watch is not None:
-                status["watch"] = watch.status()
-            health = getattr(self.app, "health", None)   # health-checked answers
-            if health is not None:
-                status["health"] = health.status()
-            fleet = getattr(self.app, "fleet", None)     # the fleet on etcd, if joined
-            if fleet is not None:
-                status["fleet"] = fleet.summary()
-            return _ok(status=status, listen=self.listen_addresses(),
-                       drill=self.drills.summary())
-        if command == "force":
-            reason = str(request.get("reason") or "").strip()
-            if not reason:
-                raise ControlError("force needs a reason")
-            duration = request.get("for")
-            until = time.time() + float(duration) if duration else None
-            zones = controller.force(str(request.get("mode")), _zones(request), reason,
-                                     until=until, by=f"operator {who}")
-            log.info("forced: mode=%s zones=%s by=%s until=%s reason=%s", request.get("mode"),
-                     ",".join(zones), who, until, reason)
-            return _ok(zones=zones, until=until)
-        if command == "release":
-            zones = controller.release(_zones(request), by=f"operator {who}")
-            return _ok(zones=zones)
-        if command == "accept":
-            zone = request.get("zone")
-            if not zone:
-                raise ControlError("accept needs a zone")
-            serial = controller.accept(str(zone), by=f"operator {who}")
-            return _ok(zone=_normal(str(zone)), serial=serial)
-        if command == "remove":
-            zone = request.get("zone")
-            if not zone:
-                raise ControlError("remove needs a zone")
-            removed = service.remove_zone(str(zone), by=f"operator {who}")
-            return _ok(zone=removed)
-        if command == "history":
-            since = request.get("since")
-            zone = request.get("zone")
-            events = await asyncio.to_thread(
-                service.store.read_events, since=float(since) if since is not None else None,
-                zone=_normal(str(zone)) if zone else None)
-            limit = min(int(request.get("limit") or HISTORY_LIMIT), HISTORY_LIMIT)
-            return _ok(events=events[-limit:], total=len(events))
-        if command == "reload":
-            self.app.reload()
-            log.info("reload requested: by=%s", who)
-            return _ok()
-        if command == "drill-start":
-            return _ok(**self.drills.start(request, who))
-        if command == "drill-status":
-            return _ok(drill=self.drills.status(request.get("id"),
-                                                 int(request.get("events_from") or 0)))
-        if command == "drill-stop":
-            return _ok(drill=await self.drills.stop_drill(request.get("id"), who))
-        raise ControlError(f"unknown command {command!r}")
-
-
-SWITCHING = ("force", "release", "accept", "remove")   # commands that change what is served
-SETTLE_TIMEOUT = 10.0   # seconds a switching command waits for the workers to serve it
-WATCH_NOW_TIMEOUT = 50.0   # seconds ``status --watch-now`` waits for its round (the client waits 60)
-
 
 class _member:
     """``with _member(a, b)``: the current task is in the sets a and b meanwhile."""
@@ -475,33 +396,6 @@ class _member:
 async def _reply(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
     writer.write(json.dumps(answer).encode() + b"\n")
     await writer.drain()
-
-
-def _ok(**fields: Any) -> dict[str, Any]:
-    return {"version": PROTOCOL, "ok": True, **fields}
-
-
-def _error(message: str) -> dict[str, Any]:
-    return {"version": PROTOCOL, "ok": False, "error": message}
-
-
-def _normal(zone: str) -> str:
-    try:
-        return dns.name.from_text(zone).to_text()
-    except dns.exception.DNSException as exc:
-        raise ControlError(f"bad zone name {zone!r}: {exc}") from None
-
-
-def _zones(request: dict[str, Any]) -> list[str] | None:
-    """The request's zones; None (every zone) only when ``all`` is said explicitly."""
-    zones = request.get("zones")
-    if zones is None:
-        if request.get("all"):
-            return None
-        raise ControlError("name the zones, or say all")
-    if not isinstance(zones, list) or not zones:
-        raise ControlError("zones must be a non-empty list")
-    return [str(z) for z in zones]
 
 
 def _peer_user(writer: asyncio.StreamWriter) -> str:
