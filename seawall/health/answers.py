@@ -2,10 +2,12 @@
 
 The controller passes every zone version it chooses to serve through
 :class:`AnswerFilter` before publishing it. For a zone with declarations the
-filter returns a derived zone (:func:`seawall.zones.model.build_zone` over
-the records, the declared RRsets holding the answer the health view picks)
-and returns the very same object for the same input zone and the same
-answers, so an unchanged view publishes nothing. The answer path is not
+filter returns a derived zone (:func:`seawall.zones.derive.replace_rrsets`:
+the declared RRsets holding the answer the health view picks, every other
+node shared with the input zone, so a change of view costs the few names
+that change, not the whole zone) and returns the very same object for the
+same input zone and the same answers, so an unchanged view publishes
+nothing. The answer path is not
 touched: a derived zone is an ordinary zone whose answer tables are built
 before it serves, so a health-checked name costs what a plain one costs.
 
@@ -30,9 +32,8 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 
-from ..zones.model import Zone, build_zone
-from ..zones.problems import Location
-from ..zones.reader import Record
+from ..zones.derive import replace_rrsets
+from ..zones.model import Zone
 from .declaration import HealthRRset
 
 log = logging.getLogger("seawall.health")
@@ -132,14 +133,11 @@ class AnswerFilter:
             self.missing.pop(origin, None)
         if not replace:
             return zone
-        location = Location(f"{zone.source or origin} (health-checked)", 0)
-        records = []
-        for rrset in zone.rrsets():
-            if (rrset.name, rrset.rdtype) in replace:
-                continue
-            records += [Record(rrset.name, rrset.ttl, rdata, location) for rdata in rrset]
-        for (name, rdtype), (ttl, answer) in replace.items():
-            records += [Record(name, ttl, dns.rdata.from_text(dns.rdataclass.IN, rdtype, value),
-                               location) for value in answer]
         self.builds += 1
-        return build_zone(origin, records, source=zone.source)
+        # Only the declared RRsets are new; every other node is the base zone's
+        # own (a view change costs the path to each RRset, not the whole zone,
+        # and the answer tables see only those names change).
+        return replace_rrsets(zone, {
+            key: (ttl, [dns.rdata.from_text(dns.rdataclass.IN, key[1], value)
+                        for value in answer])
+            for key, (ttl, answer) in replace.items()})

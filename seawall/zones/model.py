@@ -19,7 +19,7 @@ import dns.rdatatype
 import dns.rrset
 
 from . import leaves
-from .dnssec import build_chains
+from .dnssec import Nsec3Chain, NsecChain, build_chains
 from .reader import Record
 
 NS = dns.rdatatype.NS
@@ -149,7 +149,10 @@ class Zone:
 
     def __init__(self, origin: dns.name.Name, apex: Node, *, source: str = "",
                  node_count: int = 0, rrset_count: int = 0,
-                 nsec3_nodes: dict[bytes, Node] | None = None) -> None:
+                 nsec3_nodes: dict[bytes, Node] | None = None,
+                 chains: tuple[NsecChain | None, Nsec3Chain | None] | None = None) -> None:
+        """``chains``: the NSEC and NSEC3 chains when known (a version derived from
+        another that shares them, see :mod:`.derive`); by default built here."""
         self.origin = origin
         self.apex = apex
         self.source = source
@@ -165,8 +168,9 @@ class Zone:
         # of the zone and must not answer queries (RFC 5155 §7.2.8).
         self.nsec3_nodes: dict[bytes, Node] = nsec3_nodes or {}
         self.is_signed = DNSKEY in apex.rrsets
-        self.nsec, self.nsec3 = build_chains(origin, apex, self.nodes(leaves=False),
-                                             self.nsec3_nodes)
+        if chains is None:
+            chains = build_chains(origin, apex, self.nodes(leaves=False), self.nsec3_nodes)
+        self.nsec, self.nsec3 = chains
 
     @functools.cached_property
     def signature_expiry(self) -> int | None:
