@@ -23,6 +23,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     cmd.add_argument("--lenient", action="store_true",
                      help="serve zones that lack apex NS records (like Knot's "
                           "semantic-checks: off)")
+    cmd.add_argument("--state-dir", type=Path,
+                     help="state directory: last good snapshots, events, control socket "
+                          "(default: state_dir of the configuration, else .seawall)")
     cmd.add_argument("--ready-file", type=Path,
                      help="write the bound addresses as JSON here once serving")
     cmd.add_argument("--workers", type=int,
@@ -41,7 +44,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, zones=args.zones, **shorthand,
                          listen=tuple(args.listen) if args.listen else None,
                          semantic_checks=False if args.lenient else None,
-                         log_level=args.log_level, workers=args.workers)
+                         log_level=args.log_level, workers=args.workers,
+                         # Absolute: a relative path in a configuration is read from the
+                         # file's directory, one on the command line from here.
+                         state_dir=str(args.state_dir.absolute()) if args.state_dir else None)
     setup_logging(config.log_level, config.log_format)
     app = App(config)
     try:

@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -213,3 +214,23 @@ def test_stale_socket_of_a_killed_server(tmp_path):
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, argv, message):
     line = one_line_refusal(seawall_cli(tmp_path, *argv))
     assert message in line, line
+
+
+def test_serve_state_dir_keeps_two_servers_in_one_directory_apart(tmp_path):
+    """`serve --state-dir`: two servers started from one directory each have their own
+    state (without it the second is refused: the first holds the lock on .seawall)."""
+    shutil.copytree(ROOT / "zones", tmp_path / "zones")
+    first = SeawallProcess(tmp_path, "--state-dir", "one", "--workers", "1",
+                           zones=tmp_path / "zones", env={"PYTHONPATH": str(ROOT)})
+    second = SeawallProcess(tmp_path, "--state-dir", "two", "--workers", "1",
+                            zones=tmp_path / "zones", env={"PYTHONPATH": str(ROOT)})
+    with first, second:
+        for name, process in (("one", first), ("two", second)):
+            done = subprocess.run([sys.executable, "-m", "seawall", "failover", "status",
+                                   "--json", "--state-dir", name], cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=60,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["listen"][0]["port"] == process.addr[1]
+            assert (tmp_path / name / "events.jsonl").exists()
+        assert not (tmp_path / ".seawall").exists()
