@@ -72,6 +72,7 @@ BODY_DO = {0: b"\x00", 0x80: b"\x80"}
 STEP = 32                       # questions built between two yields of ``prepare``
 BUILD_PAYLOAD = 1232            # any: the OPT is not part of a body
 TCP_MAX = 65535
+FEW_CHANGES = 64                # a version this many names away is adapted before all else
 
 Entry = tuple[int, bytes, bytes]
 """A body: the response's flags (RD cleared), its counts after QDCOUNT, the records."""
@@ -352,9 +353,16 @@ class TableStore:
                     origins: frozenset, stop: Callable[[], bool] | None
                     ) -> Iterator[None]:
         """Build ``zone``'s own table: from its image if it has one, from an older
-        version's table when there is one (see the module doc), else every question."""
+        version's table when there is one (see the module doc), else every question.
+
+        A version a few names away from one with a table (a health view, a small
+        reload) is adapted first: that is quicker than digesting the zone and
+        reading its image, and its image, which serves restarts only, is written
+        by a thread of its own."""
         digest = None
-        if self.images is not None:
+        found = self._older(zone, origins, limit=FEW_CHANGES)
+        image_later = found is not None
+        if self.images is not None and found is None:
             digest = zone_digest(zone)
             loaded = read_image(self.images, zone, digest, origins)
             if loaded is not None:
@@ -369,7 +377,8 @@ class TableStore:
         traces: dict[bytes, Trace] = {}
         foreign: list[tuple[bytes, int]] = []
         todo: Iterable[tuple[bytes, int]] = questions(zone)
-        found = self._older(zone, origins)
+        if found is None:
+            found = self._older(zone, origins)
         if found is not None:
             older, delta = found
             todo = delta.apply(older, zone, bodies, traces, foreign)
@@ -393,7 +402,11 @@ class TableStore:
                     traces[key] = trace
         with self._lock:
             self._zones[id(zone)] = _ZoneTable(zone, origins, bodies, foreign, traces)
-        if self.images is not None and digest is not None:
+        if self.images is not None and image_later:
+            threading.Thread(target=_digest_and_write,
+                             args=(self.images, zone, origins, bodies, traces, foreign),
+                             name="zone-image", daemon=True).start()
+        elif self.images is not None and digest is not None:
             args = (self.images, zone, digest, origins, bodies, traces, foreign)
             if self.write_in_background:
                 threading.Thread(target=_write, args=args, name="zone-image",
@@ -413,19 +426,29 @@ class TableStore:
         prefixes = {safe_name(zone.origin) + "." for zone in zoneset}
         return all(any(n.startswith(p) for n in names) for p in prefixes)
 
-    def _older(self, zone: Zone, origins: frozenset) -> tuple[_ZoneTable, _Delta] | None:
+    def _older(self, zone: Zone, origins: frozenset, limit: int | None = None
+               ) -> tuple[_ZoneTable, _Delta] | None:
         """The table of another version of ``zone``'s origin (served with the same
-        origins) that differs least from it, if it differs little enough."""
+        origins) that differs least from it, if it differs little enough (by at
+        most ``limit`` names, if given)."""
         with self._lock:
-            tables = [t for t in self._zones.values() if t.zone is not zone
+            # Newest first: the version served last is most often the closest, and
+            # once one is found the others are compared only while they could win.
+            tables = [t for t in reversed(self._zones.values()) if t.zone is not zone
                       and t.zone.origin == zone.origin and t.origins == origins]
         best: tuple[_ZoneTable, _Delta] | None = None
         for table in tables:
-            delta = _Delta.of(table.zone, zone)
-            if delta is None or len(delta.changed) > max(16, len(table.bodies) // 2):
+            most = max(16, len(table.bodies) // 2)
+            if limit is not None:
+                most = min(most, limit)
+            if best is not None:
+                most = min(most, len(best[1].changed) - 1)
+            if most < 0:
+                break
+            delta = _Delta.of(table.zone, zone, limit=most)
+            if delta is None:
                 continue
-            if best is None or len(delta.changed) < len(best[1].changed):
-                best = (table, delta)
+            best = (table, delta)
         return best
 
     def _one(self, builder: Builder, zoneset: ZoneSet, zone: Zone | None, name: bytes,
@@ -471,8 +494,12 @@ class _Delta:
         self.origin = origin
 
     @classmethod
-    def of(cls, old: Zone, new: Zone) -> _Delta | None:
-        """None when the apex differs in more than its SOA (every body may change)."""
+    def of(cls, old: Zone, new: Zone, limit: int | None = None) -> _Delta | None:
+        """None when the apex differs in more than its SOA (every body may change),
+        or when more than ``limit`` names differ.
+
+        A node or a table of children the two versions share (the same object: a
+        version derived from the other, seawall.zones.derive) is the same below."""
         if not _same_node(old.apex, new.apex, skip=SOA):
             return None
         origin = _wire(new.origin)
@@ -481,7 +508,11 @@ class _Delta:
         while stack:
             suffix, before, after = stack.pop()
             was, now = before.entries, after.entries
-            for key in was.keys() | now.keys():
+            if was is now:
+                continue
+            differ = [key for key, x in was.items() if now.get(key) is not x]
+            differ += now.keys() - was.keys()
+            for key in differ:
                 name = bytes((len(key),)) + key + suffix
                 x, y = was.get(key), now.get(key)
                 if x is None or y is None:
@@ -493,6 +524,8 @@ class _Delta:
                     changed.add(name)
                 elif x.children.entries or y.children.entries:   # type: ignore[union-attr]
                     stack.append((name, x.children, y.children))  # type: ignore[union-attr]
+                if limit is not None and len(changed) > limit:
+                    return None
         soa_changed = not _same_rrset(old.apex.rrsets.get(SOA), new.apex.rrsets.get(SOA))
         return cls(changed, soa_changed, origin)
 
@@ -519,20 +552,45 @@ class _Delta:
                 return True
         return False
 
+    def roots(self) -> tuple[bytes, ...] | None:
+        """The names at or below which a body that read only its own name may have
+        changed: each changed name, and the parent of each changed wildcard; None
+        when that is every name (the apex's wildcard changed)."""
+        if b"\x01*" + self.origin in self.changed:
+            return None
+        return tuple(self.changed) + tuple(name[2:] for name in self.changed
+                                           if name.startswith(b"\x01*"))
+
     def apply(self, older: _ZoneTable, zone: Zone, bodies: dict[bytes, Entry],
               traces: dict[bytes, Trace], foreign: list[tuple[bytes, int]]
               ) -> list[tuple[bytes, int]]:
         """Keep the bodies of ``older`` nothing changed for; the questions to build."""
         todo: dict[tuple[bytes, int], None] = {}
+        roots = self.roots()
+        origin = self.origin
+        traced = older.traces
+        affects = self.affects
         for key, entry in older.bodies.items():
-            question = (key[:-5], int.from_bytes(key[-5:-3], "big"))
-            trace = older.traces.get(key)
-            if self.affects(trace if trace is not None else ((question[0],), False)):
-                todo[question] = None
+            trace = traced.get(key)
+            if trace is None:
+                # Most bodies read their own name alone: one suffix test tells
+                # those nothing changed for (a match is checked exactly).
+                name = key[:-5]
+                if roots is not None and not name.endswith(roots) and name != origin:
+                    bodies[key] = entry
+                    continue
+                trace = ((name,), False)
+                if affects(trace):
+                    todo[(name, int.from_bytes(key[-5:-3], "big"))] = None
+                else:
+                    bodies[key] = entry
+            elif (roots is None or (trace[1] and self.soa_changed)
+                  or any(name.endswith(roots) or name == origin for name in trace[0])) \
+                    and affects(trace):
+                todo[(key[:-5], int.from_bytes(key[-5:-3], "big"))] = None
             else:
                 bodies[key] = entry
-                if trace is not None:
-                    traces[key] = trace
+                traces[key] = trace
         for question in older.foreign:
             if question[0] not in self.changed:
                 foreign.append(question)   # made again for each set anyway
@@ -581,6 +639,10 @@ def _name(wire: bytes) -> dns.name.Name:
         labels.append(wire[offset + 1:offset + 1 + wire[offset]])
         offset += wire[offset] + 1
     return dns.name.Name(labels + [b""])
+
+
+def _digest_and_write(directory: Path, zone: Zone, *rest: object) -> None:
+    _write(directory, zone, zone_digest(zone), *rest)
 
 
 def _write(directory: Path, zone: Zone, *rest: object) -> None:
