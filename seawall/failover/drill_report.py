@@ -247,7 +247,14 @@ def markdown(report: dict[str, Any], svg_name: str | None) -> str:
              f"{', '.join(probes['qps_names'])}.", ""]
     if svg_name:
         lines += [f"![probes per second by data source]({svg_name})", ""]
-    lines += ["## Timeline", "", "| t (s) | zone | what | seen by |", "| ---: | --- | --- | --- |"]
+    lines += markdown_tail(report, verdict, "Wrong answers (first ones)")
+    return "\n".join(lines)
+
+
+def markdown_tail(report: dict[str, Any], verdict: str, wrong_title: str) -> list[str]:
+    """The end every drill report shares: timeline, objectives, the first wrong
+    answers (under ``wrong_title``) and the verdict."""
+    lines = ["## Timeline", "", "| t (s) | zone | what | seen by |", "| ---: | --- | --- | --- |"]
     for item in report["timeline"]:
         what = str(item["what"]).replace("|", "\\|")
         lines.append(f"| {item['t']:+.3f} | {item['zone'] or ''} | {what} | "
@@ -257,12 +264,11 @@ def markdown(report: dict[str, Any], svg_name: str | None) -> str:
     for o in report["objectives"]:
         lines.append(f"| {o['name']} | {o['target']} | {o['measured']} | "
                      f"{'pass' if o['passed'] else '**FAIL**'} |")
-    if probes["wrong_examples"]:
-        lines += ["", "## Wrong answers (first ones)", ""]
-        lines += [f"- t={w['t']:+.3f}s {w['probe']}: `{w['got']}`"
-                  for w in probes["wrong_examples"]]
-    lines += ["", f"Verdict: **{verdict}**", ""]
-    return "\n".join(lines)
+    wrong = report["probes"]["wrong_examples"]
+    if wrong:
+        lines += ["", f"## {wrong_title}", ""]
+        lines += [f"- t={w['t']:+.3f}s {w['probe']}: `{w['got']}`" for w in wrong]
+    return lines + ["", f"Verdict: **{verdict}**", ""]
 
 
 def svg(report: dict[str, Any]) -> str:

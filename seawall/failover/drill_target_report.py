@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .drill_report import _iso, _s
+from .drill_report import _iso, _s, markdown_tail
 
 COLOURS = {"with": "#2e7d32", "without": "#f9a825", "wrong": "#6a1b9a", "lost": "#212121"}
 
@@ -218,18 +218,5 @@ def markdown_target(report: dict[str, Any], svg_name: str | None) -> str:
                   f"names: {', '.join(probes['qps_names'])}.", ""]
     if svg_name:
         lines += [f"![probes per second with and without the target]({svg_name})", ""]
-    lines += ["## Timeline", "", "| t (s) | zone | what | seen by |", "| ---: | --- | --- | --- |"]
-    for item in report["timeline"]:
-        what = str(item["what"]).replace("|", "\\|")
-        lines.append(f"| {item['t']:+.3f} | {item['zone'] or ''} | {what} | {item['source']} |")
-    lines += ["", "## Objectives", "", "| objective | target | measured | |",
-              "| --- | --- | --- | --- |"]
-    for o in report["objectives"]:
-        lines.append(f"| {o['name']} | {o['target']} | {o['measured']} | "
-                     f"{'pass' if o['passed'] else '**FAIL**'} |")
-    if probes["wrong_examples"]:
-        lines += ["", "## Empty or failed answers (first ones)", ""]
-        lines += [f"- t={w['t']:+.3f}s {w['probe']}: `{w['got']}`"
-                  for w in probes["wrong_examples"]]
-    lines += ["", f"Verdict: **{verdict}**", ""]
+    lines += markdown_tail(report, verdict, "Empty or failed answers (first ones)")
     return "\n".join(lines)
