@@ -566,31 +566,29 @@ class _Delta:
               ) -> list[tuple[bytes, int]]:
         """Keep the bodies of ``older`` nothing changed for; the questions to build."""
         todo: dict[tuple[bytes, int], None] = {}
+        # Every body is kept but those that may have changed. Suspects first, by
+        # what they read: a body whose names have no changed name (or the parent
+        # of a changed wildcard) as a suffix, and that read no changed SOA or
+        # the apex, cannot have changed; the suspects are checked exactly.
+        bodies.update(older.bodies)
+        traced = older.traces
+        traces.update(traced)
         roots = self.roots()
         origin = self.origin
-        traced = older.traces
-        affects = self.affects
-        for key, entry in older.bodies.items():
+        if roots is None:
+            suspects = list(older.bodies)
+        else:
+            suspects = [key for key in older.bodies
+                        if (name := key[:-5]).endswith(roots) or name == origin]
+            suspects += [key for key, (names, soa_read) in traced.items()
+                         if (soa_read and self.soa_changed)
+                         or any(name.endswith(roots) or name == origin for name in names)]
+        for key in dict.fromkeys(suspects):
             trace = traced.get(key)
-            if trace is None:
-                # Most bodies read their own name alone: one suffix test tells
-                # those nothing changed for (a match is checked exactly).
-                name = key[:-5]
-                if roots is not None and not name.endswith(roots) and name != origin:
-                    bodies[key] = entry
-                    continue
-                trace = ((name,), False)
-                if affects(trace):
-                    todo[(name, int.from_bytes(key[-5:-3], "big"))] = None
-                else:
-                    bodies[key] = entry
-            elif (roots is None or (trace[1] and self.soa_changed)
-                  or any(name.endswith(roots) or name == origin for name in trace[0])) \
-                    and affects(trace):
+            if self.affects(trace if trace is not None else ((key[:-5],), False)):
+                del bodies[key]
+                traces.pop(key, None)
                 todo[(key[:-5], int.from_bytes(key[-5:-3], "big"))] = None
-            else:
-                bodies[key] = entry
-                traces[key] = trace
         for question in older.foreign:
             if question[0] not in self.changed:
                 foreign.append(question)   # made again for each set anyway
@@ -641,8 +639,20 @@ def _name(wire: bytes) -> dns.name.Name:
     return dns.name.Name(labels + [b""])
 
 
+_ONE_IMAGE = threading.Lock()
+"""Images of adapted versions are written one at a time (a flapping view makes many)."""
+IMAGE_NICE = 10   # as the supervisor's background threads (seawall/app.py)
+
+
 def _digest_and_write(directory: Path, zone: Zone, *rest: object) -> None:
-    _write(directory, zone, zone_digest(zone), *rest)
+    """Write the image of an adapted version from a thread of its own, at a lower
+    priority: it serves a restart, not the switch that made it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMAGE_NICE)
+    except (AttributeError, OSError):
+        pass   # not Linux, or not allowed: the priority stays
+    with _ONE_IMAGE:
+        _write(directory, zone, zone_digest(zone), *rest)
 
 
 def _write(directory: Path, zone: Zone, *rest: object) -> None:

@@ -170,3 +170,29 @@ def test_fail_static_keeps_the_last_answer(tmp_path):
     health._pick({ORIGIN})
     derived = health.filter(ORIGIN, zone)
     assert [r.to_text() for r in derived.find_node(www[0]).get(www[1])] == ["127.0.0.4"]
+
+
+def test_an_adapted_version_still_gets_its_image(tmp_path):
+    """A restart reads the served view's table back (seawall/dns/image.py), so an
+    adapted version's image is written too, by a thread of its own."""
+    from conftest import wait_for
+    from seawall.dns.image import read_image, zone_digest
+    health = service(tmp_path)
+    zone = zone_from_text("hc.example.", ZONE, strict=False)
+    store = TableStore()
+    store.images = tmp_path / "images"
+    store.images.mkdir()
+    served = ZoneSet([zone])
+    for _ in store.prepare(served):
+        pass
+    for target in health.targets.values():
+        target.up = target.address != "127.0.0.2"
+    health._pick({ORIGIN})
+    derived = health.filter(ORIGIN, zone)
+    built, loaded = store.built, store.loaded
+    for _ in store.prepare(served.replace({ORIGIN: derived})):
+        pass
+    assert store.built - built <= 10 and store.loaded == loaded   # adapted, not read
+    origins = frozenset([ORIGIN])
+    assert wait_for(lambda: read_image(store.images, derived, zone_digest(derived), origins)
+                    is not None, 20)
