@@ -23,7 +23,10 @@ made again only if one of its names, an ancestor of one, or the wildcard
 below such an ancestor changed (so a walk down the tree could go another
 way), or if it read a SOA that changed. The names that changed get their
 questions built afresh. A change at the apex other than its SOA, or a
-change of more than half the names, builds the whole table.
+change of more than half the names, builds the whole table. Subtrees the
+two versions share (a health view derived from its base zone,
+``seawall.zones.derive``) are not compared, and a version a few names away
+from one with a table is adapted before an image is even looked for.
 
 An answer may read more than its own zone: a CNAME chain into another zone
 we serve, DS at a child apex (the parent's). Such a body is *foreign*: it is
