@@ -215,7 +215,8 @@ def test_escaped_path_in_a_file_name_is_never_served(tmp_path, outside, emergenc
             server.stop()
         snapshots = tmp_path / ".seawall" / "snapshots"
         assert {p.name for p in snapshots.iterdir()} <= {"example.com.json",
-                                                         "example.com.zone"}
+                                                         "example.com.zone",
+                                                         "example.com.model"}
     assert list(outside.iterdir()) == []
 
 
