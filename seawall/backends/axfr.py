@@ -16,7 +16,8 @@ Seawall acts as a secondary (RFC 5936) that never stops answering:
 * **NOTIFY** (RFC 1996): from the primary's address (or ``notify_from``) it
   triggers an immediate check; from anyone else it is REFUSED.
 * **TSIG** (RFC 8945): with ``tsig`` configured, probes, transfers and NOTIFY
-  are signed and checked; a bad signature is a failure (NOTIFY: NOTAUTH).
+  are signed and checked; a bad signature is a failure (NOTIFY: NOTAUTH, with
+  the TSIG error BADKEY, BADSIG or BADTIME, RFC 8945 §5.2).
 
 Example::
 
@@ -46,6 +47,7 @@ import dns.xfr
 import dns.zone
 
 from ..config import BackendConfig, FailoverConfig, parse_listen
+from ..dns.xfrwire import TSIG_ERRORS, check_tsig, tsig_error_response
 from ..zones.model import build_zone
 from ..zones.problems import Location
 from ..zones.reader import Record
@@ -278,12 +280,17 @@ class AxfrBackend(Backend):
             return dns.rcode.REFUSED
         response: bytes | None = None
         if self.key is not None:
-            try:
-                message = dns.message.from_wire(wire or b"", keyring=self.key)
-            except dns.exception.DNSException as exc:
-                log.warning("notify refused: zone=%s client=%s reason=tsig: %s", origin, client,
-                            _describe(exc))
-                return dns.rcode.NOTAUTH
+            # RFC 8945 §5.2: a TSIG that does not verify gets NOTAUTH with the TSIG
+            # error (BADKEY, BADSIG, BADTIME), as transfers and signed queries do.
+            keyring = {self.key.name: self.key}
+            check = check_tsig(wire or b"", keyring)
+            if check.request is None:
+                log.warning("notify refused: zone=%s client=%s reason=tsig %s: %s", origin,
+                            client, TSIG_ERRORS.get(check.error or 0, "FORMERR"), check.reason)
+                if check.error is None or not wire:
+                    return dns.rcode.NOTAUTH
+                return tsig_error_response(wire, query.question_end, check, keyring)
+            message = check.request
             if not message.had_tsig:
                 log.warning("notify refused: zone=%s client=%s reason=not signed", origin, client)
                 return dns.rcode.NOTAUTH

@@ -133,6 +133,16 @@ def test_tsig_signed_transfer_and_notify(tmp_path):
             notify.flags |= dns.flags.AA
             response = exchange(server.addr, notify.to_wire())
             assert response.rcode() == dns.rcode.NOTAUTH
+            # RFC 8945 §5.2: a TSIG that does not verify: NOTAUTH with the TSIG error
+            for key, error in ((dns.tsig.Key(KEY[0], WRONG, KEY[1]), 16),      # BADSIG
+                               (dns.tsig.Key("other-key", SECRET, KEY[1]), 17)):  # BADKEY
+                bad = dns.message.make_query(f"{ZONE}.", "SOA")
+                bad.set_opcode(dns.opcode.NOTIFY)
+                bad.flags |= dns.flags.AA
+                bad.use_tsig(key)
+                refused = exchange_unverified(server.addr, bad)
+                assert refused.rcode() == dns.rcode.NOTAUTH
+                assert refused.tsig is not None and refused.tsig[0].error == error
             # a signed one is acknowledged, signed
             notify.use_tsig(dns.tsig.Key(KEY[0], KEY[2], KEY[1]))
             wire = exchange_signed(server.addr, notify)
@@ -143,6 +153,16 @@ def test_tsig_signed_transfer_and_notify(tmp_path):
         assert "failed" not in last
     finally:
         knot.kill()
+
+
+def exchange_unverified(addr, message: dns.message.Message) -> dns.message.Message:
+    """The answer to ``message`` with its TSIG record read, not verified."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        sock.sendto(message.to_wire(), addr)
+        raw = sock.recv(65535)
+    return dns.message.from_wire(raw, keyring=False)
 
 
 def exchange_signed(addr, message: dns.message.Message) -> dns.message.Message:
