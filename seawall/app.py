@@ -224,8 +224,6 @@ class App:
         # swap). Otherwise nothing answers before every zone is decided.
         early = await self.failover.restore()
         await self.health.start()
-        if self.fleet is not None:
-            await self.fleet.start()   # etcd need not answer: serving never waits for it
         if early:
             await self._listen()
             if self.pool is not None:
@@ -233,6 +231,11 @@ class App:
             log.info("serving the last good data: zones=%d; asking the backends",
                      len(self.zoneset))
         await self.failover.first_look()
+        if self.fleet is not None:
+            # After the first look: what a member publishes (its zones' states) is
+            # decided by then, so a member starting up never shows the fleet a zone
+            # without a state. etcd need not answer: serving never waits for it.
+            await self.fleet.start()
         if not early:
             await self._listen()
         self.primary.check_emergency((st.good.zone if st.good else None, st.emergency)

@@ -9,6 +9,9 @@ address served is the one the state in force serves). Timings are printed
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import signal
 import subprocess
 import time
@@ -19,6 +22,8 @@ import pytest
 from conftest import wait_for
 from failover.failover_peers import EMERGENCY_WWW, LIVE_WWW, Knot, zone_text
 from fleet_peers import NAMES, NET, ORG, EtcdCluster, Fleet, org_text
+
+from seawall.fleet.etcd import EtcdClient
 
 pytestmark = pytest.mark.interop
 
@@ -66,6 +71,31 @@ def all_live(fleet: Fleet, zone: str = NET) -> bool:
 
 
 # ------------------------------------------------------------------ status
+
+def test_a_starting_member_never_publishes_a_zone_without_a_state(fleet: Fleet) -> None:
+    """Every version of every member's report since it joined (etcd keeps them all)
+    gives each zone a state: a member joins the fleet once its zones are decided, so
+    a starting server never shows the others a zone it serves nothing for."""
+    async def history() -> dict[str, list[dict]]:
+        client = EtcdClient(fleet.etcd.endpoints, 2.0)
+        members, _ = await client.get_prefix("/seawall/members/")
+        out: dict[str, list[dict]] = {}
+        for member in members:
+            key = base64.b64encode(member.key.encode()).decode()
+            for revision in range(member.create_revision, member.mod_revision + 1):
+                answer = await client.call("/v3/kv/range", {"key": key, "revision": revision})
+                for item in answer.get("kvs", []):
+                    out.setdefault(member.key, []).append(
+                        json.loads(base64.b64decode(item["value"])))
+        return out
+
+    reports = asyncio.run(history())
+    assert sorted(k.rsplit("/", 1)[-1] for k in reports) == sorted(NAMES)
+    for key, versions in reports.items():
+        for report in versions:
+            stateless = [z for z, info in report["zones"].items() if info["state"] is None]
+            assert not stateless, (key, stateless, report)
+
 
 def test_fleet_status_shows_every_server(fleet: Fleet) -> None:
     result = fleet.cli("fleet", "status", *fleet.etcd_args())
