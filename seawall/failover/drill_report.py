@@ -188,8 +188,10 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}s"
 
 
-def _series(probes: list[Any], shift: float) -> list[dict[str, Any]]:
-    """Probes by data source (and wrong, lost) per time bucket of ``width`` seconds.
+def _series(probes: list[Any], shift: float, kinds: dict[str, str] = COLOURS,
+            default: str = "live") -> list[dict[str, Any]]:
+    """Probes by ``kinds`` (a probe's source, else ``default``; or wrong, lost) per
+    time bucket of ``width`` seconds.
 
     Buckets are a quarter of a second for drills up to 15 s, else one second.
     """
@@ -198,8 +200,8 @@ def _series(probes: list[Any], shift: float) -> list[dict[str, Any]]:
     buckets: dict[int, dict[str, int]] = {}
     for probe in probes:
         slot = int((probe.sent + shift) // width)
-        bucket = buckets.setdefault(slot, {k: 0 for k in COLOURS})
-        key = probe.verdict if probe.verdict in ("wrong", "lost") else (probe.source or "live")
+        bucket = buckets.setdefault(slot, {k: 0 for k in kinds})
+        key = probe.verdict if probe.verdict in ("wrong", "lost") else (probe.source or default)
         bucket[key] += 1
     return [{"t": round(slot * width, 3), "width": width, **buckets[slot]}
             for slot in sorted(buckets)]

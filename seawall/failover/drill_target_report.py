@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .drill_report import _iso, _s, markdown_tail
+from .drill_report import _iso, _s, _series, markdown_tail
 
 COLOURS = {"with": "#2e7d32", "without": "#f9a825", "wrong": "#6a1b9a", "lost": "#212121"}
 
@@ -136,7 +136,7 @@ def build_target_report(plan: dict[str, Any], record: dict[str, Any], probes: li
                                             for m in per_rrset.values() if m["leaves"])},
         "probes": {**counts, "by_source": by_source,
                    "qps_names": [f"{s['name']}/{s['type']}" for s in specs],
-                   "wrong_examples": wrong_examples, "series": _series(probes, offset - t0)},
+                   "wrong_examples": wrong_examples, "series": _series(probes, offset - t0, COLOURS, "with")},
         "colours": COLOURS,
         "objectives": objectives,
         "verdict": "pass" if all(o["passed"] for o in objectives) else "fail",
@@ -176,20 +176,6 @@ def _objectives(plan: dict[str, Any], per_rrset: dict[str, Any], counts: dict[st
                     "measured": _s(back) if removed_at is not None else "fault not removed",
                     "passed": back is not None and back <= plan["recover_within"]})
     return out
-
-
-def _series(probes: list[Any], shift: float) -> list[dict[str, Any]]:
-    """Probes with and without the target (and wrong, lost) per time bucket."""
-    span = (probes[-1].sent - probes[0].sent) if probes else 0.0
-    width = 0.25 if span <= 15 else 1.0
-    buckets: dict[int, dict[str, int]] = {}
-    for probe in probes:
-        slot = int((probe.sent + shift) // width)
-        bucket = buckets.setdefault(slot, {k: 0 for k in COLOURS})
-        key = probe.verdict if probe.verdict in ("wrong", "lost") else (probe.source or "with")
-        bucket[key] += 1
-    return [{"t": round(slot * width, 3), "width": width, **buckets[slot]}
-            for slot in sorted(buckets)]
 
 
 def markdown_target(report: dict[str, Any], svg_name: str | None) -> str:
