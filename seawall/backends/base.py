@@ -236,5 +236,11 @@ class Backend(abc.ABC):
     def forget(self, origin: dns.name.Name) -> None:
         """The controller served no version of ``origin`` yet: fetch it in full next time."""
 
+    def restored(self, versions: Iterable[tuple[dns.name.Name, Zone, str, str]]) -> None:
+        """The last good versions read from the state directory at start-up, as
+        (origin, zone, source, tag). A backend that can tell, cheaply, that what
+        it holds is one of them may report that zone instead of reading its own
+        data again (the files backend, for unchanged files)."""
+
     def describe(self) -> str:
         return f"{self.kind}:{self.name}"

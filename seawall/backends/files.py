@@ -18,6 +18,17 @@ must never look like an intent:
 * a file that fails validation is bad data, which the controller's guard
   holds (the last good version keeps serving).
 
+A version's tag names every file it was read from with its signature
+(``example.com.zone=MTIME.SIZE.INODE.CTIME``, the zone file first, then the
+files it includes). At start-up, a zone file whose own signature and whose
+included files' signatures are all those of a restored last good version's
+tag (``restored``) is not read again: its version is that snapshot's zone.
+A restart with unchanged files so costs a few stat calls, not a parse of
+every record on the CPU that answers queries; any change of any of those
+files (an edit, ``git checkout``, a copy back from a backup: all change the
+ctime) reads the file as before. octoDNS files are always read (their
+version carries whether the serial is a content hash).
+
 Example::
 
     backends:
@@ -39,6 +50,7 @@ import dns.name
 import dns.rdatatype
 
 from ..zones.loader import LoadedZone, is_zone_file, load_zone_file
+from ..zones.model import Zone
 from ..zones.octodns import SUFFIXES as OCTODNS_SUFFIXES
 from ..zones.octodns import content_serial
 from .base import Backend, BackendFailure, Report, Version
@@ -46,6 +58,8 @@ from .base import Backend, BackendFailure, Report, Version
 log = logging.getLogger("seawall.backends.files")
 
 Signature = tuple[int, int, int, int]
+TAG_FILES = 1000
+"""A restored tag naming more files than this is not believed (a bound on stat calls)."""
 MOST = 0.5
 """More than this share of a directory's zones gone in one scan is a broken checkout."""
 
@@ -57,6 +71,7 @@ class Scan:
     loaded: list[LoadedZone] = field(default_factory=list)   # zones (re)read this time
     absent: list[dns.name.Name] = field(default_factory=list)   # zone files not there now
     moving: list[Path] = field(default_factory=list)          # changed while being read
+    adopted: list[tuple[Path, Version]] = field(default_factory=list)   # restored, unchanged
     error: str | None = None                                  # the directory itself failed
 
 
@@ -79,12 +94,28 @@ class FilesBackend(Backend):
         self.listed = False   # the last look read the directory (a zone missing is really gone)
         self.remove_after = remove_after
         self._absent_since: dict[dns.name.Name, float] = {}   # monotonic, per missing zone
+        # zone file -> a restored last good version with its tag's signatures (start-up)
+        self._restored: dict[Path, tuple[Version, dict[Path, Signature]]] = {}
 
     def declared_zones(self) -> Iterable[dns.name.Name]:
         return ()
 
     def owns(self, origin: dns.name.Name) -> bool:
         return origin in self._versions
+
+    def restored(self, versions: Iterable[tuple[dns.name.Name, Zone, str, str]]) -> None:
+        """Keep the restored versions that came from a file of this directory,
+        for the first look at that file (see the module's docstring)."""
+        for origin, zone, source, tag in versions:
+            path = Path(source.removeprefix("files:"))
+            if not source.startswith("files:") or path.parent != self.directory or \
+                    path.name.lower().endswith(OCTODNS_SUFFIXES):
+                continue
+            signatures = self._tag_signatures(tag)
+            if signatures is None or next(iter(signatures), None) != path:
+                continue
+            version = Version(origin, zone, [], tag, source)
+            self._restored[path] = (version, signatures)
 
     def scan(self, force: bool = False) -> Scan:
         """Load new and changed zone files; ``force`` re-reads every one."""
@@ -97,6 +128,12 @@ class FilesBackend(Backend):
             previous = self._seen.get(path)
             if not force and previous is not None and _unchanged(previous[1]):
                 continue
+            restored = self._restored.pop(path, None)
+            if restored is not None and previous is None and _unchanged(restored[1]):
+                version, signatures = restored
+                self._seen[path] = (version.origin, signatures)
+                scan.adopted.append((path, version))
+                continue
             before = _signature(path)
             loaded = load_zone_file(path, include_root=self.directory,
                                     display_root=self.directory.parent, strict=self.strict)
@@ -106,8 +143,8 @@ class FilesBackend(Backend):
                 continue
             # The files the zone came from ($INCLUDE): a Path each, not one per record.
             sources = {self._on_disk(f) for f in {r.location.file for r in loaded.records}}
-            signatures = {p: _signature(p) for p in sources - {path}}
-            signatures[path] = before
+            signatures = {path: before}
+            signatures.update((p, _signature(p)) for p in sorted(sources - {path}))
             self._seen[path] = (loaded.origin, signatures)
             scan.loaded.append(loaded)
         for path in set(self._seen) - set(paths):
@@ -139,14 +176,21 @@ class FilesBackend(Backend):
                               "; ".join(map(str, loaded.problems)))
                     continue
                 self._absent_since.pop(loaded.origin, None)
-                signature = self._seen[loaded.path][1]
-                tag = ",".join(".".join(map(str, s)) for s in signature.values())
+                tag = self._tag(self._seen[loaded.path][1])
                 version = Version(loaded.origin, loaded.zone if loaded.ok else None,
                                   list(loaded.problems), tag, f"files:{loaded.path}",
                                   serial_ordered=not _hashed_serial(loaded))
                 self._versions[loaded.origin] = version
                 reports[loaded.origin] = Report(loaded.origin, True, tag=tag, version=version,
                                                 kind="scan")
+            for path, version in scan.adopted:
+                log.info("zone file unchanged since its last good snapshot: file=%s "
+                         "zone=%s serial=%s", path, version.origin, version.serial)
+                self._absent_since.pop(version.origin, None)
+                self._versions[version.origin] = version
+                reports[version.origin] = Report(version.origin, True, tag=version.tag,
+                                                 version=version, kind="scan")
+            self._restored.clear()   # only the first look may take a restored version
             gone = self._gone(scan, reports)
             if known and len(gone) > MOST * len(known) and len(gone) > 1:
                 # Most zone files vanished at once: a broken checkout, not an intent.
@@ -198,6 +242,36 @@ class FilesBackend(Backend):
                     drill: bool = False) -> list[Report]:
         return [Report(origin, False, error=reason, kind="scan", drill=drill)
                 for origin in origins]
+
+    def _tag(self, signatures: dict[Path, Signature]) -> str:
+        """``NAME=MTIME.SIZE.INODE.CTIME,...``: the zone file first, names relative
+        to the directory (an included file outside it keeps its whole path)."""
+        parts = []
+        for path, signature in signatures.items():
+            try:
+                shown = path.relative_to(self.directory).as_posix()
+            except ValueError:
+                shown = str(path)
+            parts.append(f"{shown}={'.'.join(map(str, signature))}")
+        return ",".join(parts)
+
+    def _tag_signatures(self, tag: str) -> dict[Path, Signature] | None:
+        """The files and signatures a tag names, each a file below the directory
+        (never a path that leads out of it); None for a tag of another form."""
+        parts = tag.split(",")
+        if not tag or len(parts) > TAG_FILES:
+            return None
+        out: dict[Path, Signature] = {}
+        for part in parts:
+            shown, _, numbers = part.rpartition("=")
+            fields = numbers.split(".")
+            if not shown or len(fields) != 4 or not all(f.isdigit() for f in fields):
+                return None
+            relative = Path(shown)
+            if relative.is_absolute() or ".." in relative.parts:
+                return None
+            out[self.directory / relative] = tuple(int(f) for f in fields)  # type: ignore
+        return out
 
     def _on_disk(self, shown: str) -> Path:
         """The file behind a location, which is shown relative to the directory's parent."""

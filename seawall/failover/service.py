@@ -89,7 +89,11 @@ class FailoverService:
         controller = self.controller
         self._emergency = await asyncio.to_thread(self._load_emergency)
         controller.add_emergency(self._emergency.zones)
-        controller.restore(store.load_snapshots(), store.load_overrides())
+        snapshots = store.load_snapshots()
+        controller.restore(snapshots, store.load_overrides())
+        restored = [(origin, snap.zone, snap.source, snap.tag) for origin, snap in snapshots.items()]
+        for backend in self.backends:
+            backend.restored(restored)
         for backend in self.backends:
             for origin in backend.declared_zones():
                 controller.state(origin).backend = backend.describe()
