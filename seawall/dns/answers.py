@@ -1,10 +1,14 @@
 """Answer tables: the wire answers of a zone version, built before it serves.
 
-An *answer body* is what follows the question in a complete answer to a
-plain query of class IN: it depends on the name, the type, the DO bit and
-the query's header bits but RD, not on the EDNS payload size or the
-transport (``fastpath.py`` adds the header, the question and the OPT). The
-bodies of every name and type of a zone are its *answer table*.
+An *answer body* is a complete answer to a plain query of class IN: what
+follows the question depends on the name, the type, the DO bit and the
+query's header bits but RD, not on the EDNS payload size or the transport.
+A body is kept as the response (after the ID) to the plainest such query
+(RD set, no OPT record), under a key that is that query's own bytes after
+the ID (``body_key``): the commonest query finds its whole answer in one
+lookup, and ``fastpath.py`` adapts the header, the question's letter case
+and the OPT for every other shape. The bodies of every name and type of a
+zone are its *answer table*.
 
 Tables are made here, by the answer engine (``engine.resolve``) and the fast
 encoder (``wire.Encoder``), the same code that answers a query the tables do
@@ -71,35 +75,54 @@ IN = 1
 CNAME_TYPE = 5
 SOA = 6
 SKIP_TYPES = {46, 47, 50}       # RRSIG, NSEC, NSEC3: asked with DO, rarely on their own
-BODY_DO = {0: b"\x00", 0x80: b"\x80"}
 STEP = 32                       # questions built between two yields of ``prepare``
 BUILD_PAYLOAD = 1232            # any: the OPT is not part of a body
 TCP_MAX = 65535
 FEW_CHANGES = 64                # a version this many names away is adapted before all else
 
-Entry = tuple[int, bytes, bytes]
-"""A body: the response's flags (RD cleared), its counts after QDCOUNT, the records."""
+Entry = bytes
+"""A body as served: the response after its ID to the plainest query of its key
+(RD set, no OPT record): flags, the four counts, the question (name in lower
+case), the records. For that query shape, the commonest, it is the answer as
+it stands; ``fastpath.py`` adapts it to every other shape."""
+
+PLAIN_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00\x00"   # QDCOUNT 1, nothing else
+QR_DO = 0x80
+"""Where a key says DO: the QR bit of its flags, which no query has (a message
+with QR set is a response, never answered), so no query's bytes mean it."""
 
 
 def body_key(name_lower: bytes, qtype: int, dnssec_ok: int, flags: bytes) -> bytes:
-    """The table key: lowercased wire name, type, DO (0 or 0x80), the header bits but RD."""
-    return name_lower + qtype.to_bytes(2, "big") + BODY_DO[dnssec_ok] + flags
+    """The table key: the bytes after the ID of the query with these header
+    ``flags`` and RD set, this question (class IN) and no OPT record; with
+    ``dnssec_ok`` (0x80) the QR bit set besides (see ``QR_DO``).
+
+    A lowercase query of that shape (DO unset) *is* its key: one lookup."""
+    return (bytes((flags[0] | 0x01 | dnssec_ok, flags[1])) + PLAIN_COUNTS + name_lower
+            + qtype.to_bytes(2, "big") + b"\x00\x01")
+
+
+def key_question(key: bytes) -> tuple[bytes, int]:
+    """The lowercased wire name and the type a body key is for."""
+    return key[10:-4], int.from_bytes(key[-4:-2], "big")
 
 
 def body_entry(query: Query, response: bytes) -> tuple[bytes, Entry] | None:
     """The key and body of a complete answer to ``query`` (class IN), else None."""
     if query.qclass != IN:
         return None
-    start = 12 + len(query.qname_wire) + 4
     end = len(response) - 11 if query.has_edns else len(response)
     arcount = int.from_bytes(response[10:12], "big") - (1 if query.has_edns else 0)
     # RFC 3225: with DO a signed zone's answers carry signatures; another key.
     # The query's header bits but RD are in the key too: whatever the
-    # responder makes of them (AD, CD...), a body only serves its like.
-    key = body_key(query.qname_wire.lower(), query.qtype, 0x80 if query.dnssec_ok else 0,
-                   bytes(((query.flags >> 8) & 0xFE, query.flags & 0xFF)))
-    return key, (int.from_bytes(response[2:4], "big") & ~0x0100,
-                 response[6:10] + arcount.to_bytes(2, "big"), response[start:end])
+    # responder makes of them (AD, CD...), a body only serves its like. RD is
+    # only copied into the response (RFC 1035 §4.1.1): the body has it set.
+    name = query.qname_wire.lower()
+    key = body_key(name, query.qtype, 0x80 if query.dnssec_ok else 0,
+                   bytes(((query.flags >> 8) & 0xFF, query.flags & 0xFF)))
+    question_end = 12 + len(name) + 4
+    return key, (bytes((response[2] | 0x01, response[3])) + response[4:10]
+                 + arcount.to_bytes(2, "big") + key[10:] + response[question_end:end])
 
 
 def questions(zone: Zone) -> Iterator[tuple[bytes, int]]:
@@ -582,16 +605,16 @@ class _Delta:
             suspects = list(older.bodies)
         else:
             suspects = [key for key in older.bodies
-                        if (name := key[:-5]).endswith(roots) or name == origin]
+                        if (name := key[10:-4]).endswith(roots) or name == origin]
             suspects += [key for key, (names, soa_read) in traced.items()
                          if (soa_read and self.soa_changed)
                          or any(name.endswith(roots) or name == origin for name in names)]
         for key in dict.fromkeys(suspects):
             trace = traced.get(key)
-            if self.affects(trace if trace is not None else ((key[:-5],), False)):
+            if self.affects(trace if trace is not None else ((key[10:-4],), False)):
                 del bodies[key]
                 traces.pop(key, None)
-                todo[(key[:-5], int.from_bytes(key[-5:-3], "big"))] = None
+                todo[key_question(key)] = None
         for question in older.foreign:
             if question[0] not in self.changed:
                 foreign.append(question)   # made again for each set anyway
@@ -676,4 +699,5 @@ def _first(bodies: dict[bytes, Entry], count: int) -> Iterator[tuple[bytes, Entr
         yield item
 
 
-__all__ = ["Builder", "Entry", "TableStore", "body_entry", "body_key", "questions"]
+__all__ = ["Builder", "Entry", "TableStore", "body_entry", "body_key", "key_question",
+           "questions"]

@@ -38,7 +38,10 @@ mechanisms, both bounded in memory:
 * **Answer bodies.** What follows the question in a response does not depend
   on the query's shape (RD, EDNS payload, DO, transport) as long as every
   record fits: only the header bits and the OPT record do. The bodies of
-  every name and type come from the answer tables (``answers.py``), built
+  every name and type come from the answer tables (``answers.py``); a
+  lowercase query with RD and no OPT is its own key there, and its entry is
+  its whole response after the ID (a name asked for the first time costs
+  what a cache hit does); the tables are built
   before a ZoneSet serves (by the supervisor, for its workers) or in small
   slices between I/O callbacks of the event loop (one process); each
   complete answer the engine makes at run time is kept there too, and
@@ -63,7 +66,7 @@ from typing import Protocol
 
 from ..zones.model import DNAME, WILDCARD
 from ..zones.zoneset import ZoneSet
-from .answers import BODY_DO, Entry, TableStore, body_entry
+from .answers import PLAIN_COUNTS, Entry, TableStore, body_entry
 from .engine import Answer, resolve
 from .query import Query, parse_query
 from .wire import Encoder
@@ -179,11 +182,19 @@ class FastPath:
 
     def answer(self, wire: bytes, tcp: bool) -> bytes | None:
         """The response from the cache or a template, or None for the slow path."""
+        rest = wire[2:]
+        # The commonest shape (RD, no OPT, lower case) is its own table key, and
+        # the table's entry its whole response: one lookup, as fast as the cache.
+        # QR set: a response, never answered (and how a key says DO).
+        hit = self.bodies.get(rest)
+        if hit is not None and not wire[2] & 0x80 and (tcp or len(hit) <= 510):
+            self.body_hits += 1
+            return wire[:2] + hit
         cache = self.tcp if tcp else self.udp
-        hit = cache.get(wire[2:])
+        hit = cache.get(rest)
         if hit is not None:
             return wire[:2] + hit
-        hit = self.recent[tcp].get(wire[2:])
+        hit = self.recent[tcp].get(rest)
         if hit is not None:
             return wire[:2] + hit
         qend = _plain_question_end(wire)
@@ -199,8 +210,8 @@ class FastPath:
                 (wire[qend] == 0 and wire[qend + 1] in NOT_ANSWERED_BY_ENGINE):
             return None
         dnssec_ok = wire[qend + 11] & 0x80 if len(wire) > qend + 4 else 0
-        entry = self.bodies.get(lowered + wire[qend:qend + 2] + BODY_DO[dnssec_ok]
-                                + bytes((wire[2] & 0xFE, wire[3])))
+        entry = self.bodies.get(bytes((wire[2] | 0x01 | dnssec_ok, wire[3])) + PLAIN_COUNTS
+                                + lowered + wire[qend:qend + 4])
         if entry is not None:
             return self._from_body(wire, tcp, qend, entry)
         return self._synthesize(wire, tcp, qend, lowered, dnssec_ok)
@@ -219,24 +230,25 @@ class FastPath:
                                       max(1, len(self.bodies) // EVICT_FRACTION), None))
         self.bodies[made[0]] = made[1]
 
-    def _from_body(self, wire: bytes, tcp: bool, qend: int,
-                   entry: tuple[int, bytes, bytes]) -> bytes | None:
-        """render_answer's bytes for this query shape, from a kept body."""
-        bits, counts, body = entry
+    def _from_body(self, wire: bytes, tcp: bool, qend: int, entry: Entry) -> bytes | None:
+        """render_answer's bytes for this query shape, from a kept body (the
+        response to the RD, no-OPT query: see ``answers.Entry``)."""
         self.body_hits += 1
+        body = entry[qend + 2:]      # past the question (the entry starts at the flags)
         if len(wire) > qend + 4:     # an OPT (the plain shape has no other record)
             payload = max(512, (wire[qend + 7] << 8) | wire[qend + 8])
             limit = 65535 if tcp else min(payload, self.udp_payload)
             opt = self._opt[wire[qend + 11] & 0x80]
-            counts = counts[:4] + (int.from_bytes(counts[4:6], "big") + 1).to_bytes(2, "big")
+            counts = entry[2:8] + (int.from_bytes(entry[8:10], "big") + 1).to_bytes(2, "big")
         else:
             limit = 65535 if tcp else 512
             opt = b""
+            counts = entry[2:10]
         if qend + 4 + len(body) + len(opt) > limit:
             return None
-        flags = ((wire[2] & 0x01) << 8) | bits
-        response = (wire[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + counts
-                    + wire[12:qend + 4] + body + opt)
+        # RD is copied from the query (RFC 1035 §4.1.1); the entry has it set.
+        response = (wire[:2] + bytes(((entry[0] & 0xFE) | (wire[2] & 0x01), entry[1]))
+                    + counts + wire[12:qend + 4] + body + opt)
         self.remember(wire, tcp, response)
         return response
 

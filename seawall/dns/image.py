@@ -15,7 +15,7 @@ the payload, nothing points into memory)::
     header   magic "SWZIMAGE", format u16, reserved u16, serial u32,
              bodies u32, foreign u32, zone digest 16, engine digest 16,
              origins digest 16, payload length u64, SHA-256 of the payload 32
-    payload  bodies × (key len u16, key, flags u16, counts 6, body len u32, body,
+    payload  bodies × (key len u16, key, entry len u32, entry (answers.Entry),
                        SOA read u8, names u8, names × (len u8, name);
                        no names and no SOA: it read only its own name)
              foreign × (name len u8, name, type u16)
@@ -55,7 +55,7 @@ from ..zones.model import Zone
 log = logging.getLogger("seawall.dns")
 
 MAGIC = b"SWZIMAGE"
-FORMAT = 1
+FORMAT = 2
 HEADER = struct.Struct("<8sHHIII16s16s16sQ32s")
 KEEP = 3                 # images kept per zone (live, emergency, the one before)
 SUFFIX = ".img"
@@ -151,14 +151,11 @@ def write_image(directory: Path, zone: Zone, digest: bytes, origins: Iterable[dn
 
             index = []
             own: Trace = ((), False)    # no names: the body read only its own name
-            for key, (flags, counts, body) in bodies.items():
+            for key, entry in bodies.items():
                 names, soa_read = traces.get(key, own)
-                if len(counts) != 6:
-                    raise ValueError("counts of a body are 6 octets")
                 index.append(length)
                 put(b"".join([
-                    struct.pack("<H", len(key)), key, struct.pack("<H", flags), counts,
-                    struct.pack("<I", len(body)), body,
+                    struct.pack("<H", len(key)), key, struct.pack("<I", len(entry)), entry,
                     bytes((1 if soa_read else 0, len(names))),
                     b"".join(bytes((len(n),)) + n for n in names)]))
             for qname, qtype in foreign:
@@ -258,11 +255,11 @@ def _parse(image: mmap.mmap, size: int, zone: Zone, digest: bytes,
             (key_len,) = unpack("<H", image, at)
             key = image[at + 2:at + 2 + key_len]
             at += 2 + key_len
-            (flags,) = unpack("<H", image, at)
-            counts = image[at + 2:at + 8]
-            (body_len,) = unpack("<I", image, at + 8)
-            body = image[at + 12:at + 12 + body_len]
-            at += 12 + body_len
+            (entry_len,) = unpack("<I", image, at)
+            entry = image[at + 4:at + 4 + entry_len]
+            if len(entry) != entry_len:
+                raise ValueError("truncated record")
+            at += 4 + entry_len
             soa_read, names_count = image[at], image[at + 1]
             at += 2
             names = []
@@ -270,7 +267,7 @@ def _parse(image: mmap.mmap, size: int, zone: Zone, digest: bytes,
                 length_ = image[at]
                 names.append(image[at + 1:at + 1 + length_])
                 at += 1 + length_
-            bodies[key] = (flags, counts, body)
+            bodies[key] = entry
             if names or soa_read:
                 traces[key] = (tuple(names), bool(soa_read))
         foreign = []

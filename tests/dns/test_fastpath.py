@@ -168,6 +168,39 @@ def test_warmed_bodies_serve_every_shape(zoneset: ZoneSet) -> None:
     assert fast.fast.body_hits > 100
 
 
+def test_the_plainest_query_is_its_own_key_and_gets_its_whole_answer(zoneset: ZoneSet) -> None:
+    """RD, no OPT, lower case: answered straight from the table, byte for byte the
+    slow path's answer; an answer over 512 octets is not (UDP without EDNS
+    truncates it, RFC 1035 §4.2.1), nor is anything with QR set."""
+    fast, slow = responders(zoneset)
+    fast.fast.warm_all()
+    for qname, qtype in [("www.example.test.", "A"), ("alias.example.test.", "A"),
+                         ("example.test.", "NS"), ("bigtxt.example.test.", "TXT")]:
+        query = dns.message.make_query(qname, qtype, use_edns=False)
+        query.id = 777
+        wire = query.to_wire()
+        before = fast.fast.body_hits
+        assert fast.respond(wire, UDP) == slow.respond(wire, UDP)
+        assert fast.respond(wire, TCP) == slow.respond(wire, TCP)
+        assert len(fast.fast.udp) == 0 or qname.startswith("bigtxt")  # nothing copied
+        assert fast.fast.body_hits > before
+
+
+def test_a_response_is_never_answered_even_when_its_bytes_are_a_key(zoneset: ZoneSet) -> None:
+    """A DO answer is keyed with the QR bit (no query has it): a message with QR
+    set and those very bytes is a response, and dropped as the slow path does."""
+    from seawall.dns.answers import body_key
+    fast, slow = responders(zoneset)
+    query = dns.message.make_query("www.example.test.", "A", use_edns=0, want_dnssec=True)
+    fast.respond(query.to_wire(), UDP)           # learns the DO body
+    name = dns.name.from_text("www.example.test.").to_wire()
+    key = body_key(name, 1, 0x80, b"\x01\x00")
+    assert key in fast.fast.bodies
+    wire = b"\x12\x34" + key
+    assert slow.respond(wire, UDP) is None
+    assert fast.respond(wire, UDP) is None
+
+
 def test_case_variants_share_one_entry(zoneset: ZoneSet) -> None:
     fast, slow = responders(zoneset)
     rng = random.Random(7)

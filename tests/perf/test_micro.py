@@ -71,6 +71,30 @@ def test_cache_hit(benchmark, zoneset: ZoneSet) -> None:
     assert benchmark(responder.respond, HIT, UDP) == expected
 
 
+def test_table_answer_plain_shape(benchmark, zoneset: ZoneSet) -> None:
+    """A name never asked before, RD and no OPT: its table entry is its answer."""
+    responder = Responder(zoneset)
+    responder.fast.warm_all()
+    query = wire(f"h18.{ORIGIN}")
+    expected = Responder(zoneset, ResponderSettings(fast_path=False)).respond(query, UDP)
+    assert benchmark(responder.respond, query, UDP) == expected
+    assert not responder.fast.udp     # served from the table, not from the cache
+
+
+def test_table_answer_with_edns(benchmark, zoneset: ZoneSet) -> None:
+    """The same from the table with an OPT record (adapted, then cached)."""
+    responder = Responder(zoneset)
+    responder.fast.warm_all()
+    query = wire(f"h19.{ORIGIN}", edns=True)
+
+    def first_time() -> bytes | None:
+        responder.fast.udp.clear()
+        return responder.respond(query, UDP)
+
+    expected = Responder(zoneset, ResponderSettings(fast_path=False)).respond(query, UDP)
+    assert benchmark(first_time) == expected
+
+
 def test_cache_hit_mixed_case(benchmark, zoneset: ZoneSet) -> None:
     responder = Responder(zoneset)
     responder.respond(HIT, UDP)
