@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from pathlib import Path
 import dns.name
 import dns.rdatatype
 
+from ..zones.filesig import Signature, signature, source_signatures, unchanged
 from ..zones.loader import LoadedZone, is_zone_file, load_zone_file
 from ..zones.model import Zone
 from ..zones.octodns import SUFFIXES as OCTODNS_SUFFIXES
@@ -57,7 +57,6 @@ from .base import Backend, BackendFailure, Report, Version
 
 log = logging.getLogger("seawall.backends.files")
 
-Signature = tuple[int, int, int, int]
 TAG_FILES = 1000
 """A restored tag naming more files than this is not believed (a bound on stat calls)."""
 MOST = 0.5
@@ -126,25 +125,23 @@ class FilesBackend(Backend):
         scan = Scan()
         for path in paths:
             previous = self._seen.get(path)
-            if not force and previous is not None and _unchanged(previous[1]):
+            if not force and previous is not None and unchanged(previous[1]):
                 continue
             restored = self._restored.pop(path, None)
-            if restored is not None and previous is None and _unchanged(restored[1]):
+            if restored is not None and previous is None and unchanged(restored[1]):
                 version, signatures = restored
                 self._seen[path] = (version.origin, signatures)
                 scan.adopted.append((path, version))
                 continue
-            before = _signature(path)
+            before = signature(path)
             loaded = load_zone_file(path, include_root=self.directory,
                                     display_root=self.directory.parent, strict=self.strict)
-            if _signature(path) != before:
+            if signature(path) != before:
                 # Still being written: what was read may be a part of it. Next look.
                 scan.moving.append(path)
                 continue
             # The files the zone came from ($INCLUDE): a Path each, not one per record.
-            sources = {self._on_disk(f) for f in {r.location.file for r in loaded.records}}
-            signatures = {path: before}
-            signatures.update((p, _signature(p)) for p in sorted(sources - {path}))
+            signatures = source_signatures(path, loaded, before, self.directory.parent)
             self._seen[path] = (loaded.origin, signatures)
             scan.loaded.append(loaded)
         for path in set(self._seen) - set(paths):
@@ -247,12 +244,12 @@ class FilesBackend(Backend):
         """``NAME=MTIME.SIZE.INODE.CTIME,...``: the zone file first, names relative
         to the directory (an included file outside it keeps its whole path)."""
         parts = []
-        for path, signature in signatures.items():
+        for path, sig in signatures.items():
             try:
                 shown = path.relative_to(self.directory).as_posix()
             except ValueError:
                 shown = str(path)
-            parts.append(f"{shown}={'.'.join(map(str, signature))}")
+            parts.append(f"{shown}={'.'.join(map(str, sig))}")
         return ",".join(parts)
 
     def _tag_signatures(self, tag: str) -> dict[Path, Signature] | None:
@@ -273,19 +270,6 @@ class FilesBackend(Backend):
             out[self.directory / relative] = tuple(int(f) for f in fields)  # type: ignore
         return out
 
-    def _on_disk(self, shown: str) -> Path:
-        """The file behind a location, which is shown relative to the directory's parent."""
-        path = Path(shown)
-        return path if path.is_absolute() else self.directory.parent / path
-
-
-def _signature(path: Path) -> Signature:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return (0, 0, 0, 0)
-    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
-
 
 def _hashed_serial(loaded: LoadedZone) -> bool:
     """Is the serial an octoDNS content hash (no ``serial`` in the file)? Then it has no order."""
@@ -297,7 +281,3 @@ def _hashed_serial(loaded: LoadedZone) -> bool:
     extra = (f"{soa.mname} {soa.rname} {soa.refresh} {soa.retry} {soa.expire} "
              f"{soa.minimum} {zone.soa.ttl}").encode()
     return content_serial(others, extra) == soa.serial
-
-
-def _unchanged(signatures: dict[Path, Signature]) -> bool:
-    return all(_signature(p) == s for p, s in signatures.items())

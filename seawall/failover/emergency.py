@@ -35,7 +35,8 @@ import dns.name
 import dns.rdatatype
 
 from ..errors import SeawallError
-from ..zones.loader import load_directory
+from ..zones.filesig import Signature, signature, source_signatures, unchanged
+from ..zones.loader import LoadedZone, load_zone_file, zone_files
 from ..zones.model import Zone, build_zone
 from ..zones.problems import Location
 from ..zones.reader import Record
@@ -60,44 +61,72 @@ class EmergencySet:
     broken: dict[dns.name.Name, str] = field(default_factory=dict)
     unnamed: list[str] = field(default_factory=list)    # files with no usable zone name
     mtimes: dict[dns.name.Name, float] = field(default_factory=dict)
+    # file -> (its zone, the signatures of the files it was read from), good zones only
+    files: dict[Path, tuple[dns.name.Name, dict[Path, Signature]]] = field(default_factory=dict)
+    unchanged: int = 0   # zones taken from the previous set, their files not read again
 
 
-def load_emergency(directory: Path, *, strict: bool = True) -> EmergencySet:
-    """Every emergency zone in ``directory``; a broken one is listed, never raised."""
+def load_emergency(directory: Path, *, strict: bool = True,
+                   previous: EmergencySet | None = None) -> EmergencySet:
+    """Every emergency zone in ``directory``; a broken one is listed, never raised.
+
+    A good zone of ``previous`` whose file and included files are unchanged
+    (``zones/filesig.py``) is taken as it is, not read again: a reload
+    (SIGHUP) reads the files that changed, and a big emergency file nobody
+    touched costs no CPU next to the answers.
+    """
     out = EmergencySet()
     if not directory.is_dir():
         return out
-    for loaded in load_directory(directory, strict=strict):
-        for problem in loaded.problems:
-            if not problem.is_error:
-                log.warning("emergency zone problem: %s", problem)
-        errors = [str(p) for p in loaded.errors]
-        if loaded.ok and loaded.zone is not None:
-            # A signed emergency zone must validate: signatures that verify with
-            # its own keys, none expired, chains whole (DNSSEC through failover).
-            errors = [str(p) for p in check_dnssec(loaded.zone, loaded.records) if p.is_error]
-        elif not errors:
-            errors = [f"{loaded.path}: cannot be loaded"]
-        if loaded.origin is None:
-            out.unnamed += errors
-            log.error("emergency file ignored: file=%s reason=%s", loaded.path,
-                      "; ".join(errors))
-            continue
-        try:
-            out.mtimes[loaded.origin] = os.stat(loaded.path).st_mtime
-        except OSError:
-            pass
-        if errors:
-            shown = "; ".join(errors[:3]) + (f" (and {len(errors) - 3} more)"
-                                             if len(errors) > 3 else "")
-            out.broken[loaded.origin] = f"broken emergency file: {shown}"
-            log.error("emergency zone unusable: zone=%s reason=%s", loaded.origin, shown)
-        else:
-            assert loaded.zone is not None
-            out.zones[loaded.origin] = loaded.zone
-            log.info("emergency zone ready: zone=%s serial=%d rrsets=%d", loaded.origin,
-                     loaded.zone.serial, loaded.zone.rrset_count)
+    for path in zone_files(directory):
+        if previous is not None and path in previous.files:
+            origin, signatures = previous.files[path]
+            if origin in previous.zones and unchanged(signatures):
+                out.zones[origin] = previous.zones[origin]
+                out.mtimes[origin] = previous.mtimes.get(origin, 0.0)
+                out.files[path] = (origin, signatures)
+                out.unchanged += 1
+                continue
+        before = signature(path)
+        loaded = load_zone_file(path, include_root=directory, display_root=directory.parent,
+                                strict=strict)
+        _take(out, loaded)
+        if loaded.zone is not None and out.zones.get(loaded.origin) is loaded.zone:
+            out.files[path] = (loaded.origin,
+                               source_signatures(path, loaded, before, directory.parent))
     return out
+
+
+def _take(out: EmergencySet, loaded: LoadedZone) -> None:
+    """Add one loaded emergency file to ``out``: a good zone, or why it is not."""
+    for problem in loaded.problems:
+        if not problem.is_error:
+            log.warning("emergency zone problem: %s", problem)
+    errors = [str(p) for p in loaded.errors]
+    if loaded.ok and loaded.zone is not None:
+        # A signed emergency zone must validate: signatures that verify with
+        # its own keys, none expired, chains whole (DNSSEC through failover).
+        errors = [str(p) for p in check_dnssec(loaded.zone, loaded.records) if p.is_error]
+    elif not errors:
+        errors = [f"{loaded.path}: cannot be loaded"]
+    if loaded.origin is None:
+        out.unnamed += errors
+        log.error("emergency file ignored: file=%s reason=%s", loaded.path, "; ".join(errors))
+        return
+    try:
+        out.mtimes[loaded.origin] = os.stat(loaded.path).st_mtime
+    except OSError:
+        pass
+    if errors:
+        shown = "; ".join(errors[:3]) + (f" (and {len(errors) - 3} more)"
+                                         if len(errors) > 3 else "")
+        out.broken[loaded.origin] = f"broken emergency file: {shown}"
+        log.error("emergency zone unusable: zone=%s reason=%s", loaded.origin, shown)
+    else:
+        assert loaded.zone is not None
+        out.zones[loaded.origin] = loaded.zone
+        log.info("emergency zone ready: zone=%s serial=%d rrsets=%d", loaded.origin,
+                 loaded.zone.serial, loaded.zone.rrset_count)
 
 
 def compare(emergency: Zone | None, live: Zone | None, *, mtime: float | None = None,

@@ -136,9 +136,9 @@ class FailoverService:
         self._tasks.append(asyncio.create_task(self._tick_loop()))
         self._tasks.append(asyncio.create_task(self._recheck_loop()))
 
-    def _load_emergency(self) -> EmergencySet:
+    def _load_emergency(self, previous: EmergencySet | None = None) -> EmergencySet:
         return load_emergency(self.config.path(self.config.emergency_dir),
-                              strict=self.config.semantic_checks)
+                              strict=self.config.semantic_checks, previous=previous)
 
     def _note_ignored(self, what: str, why: str) -> None:
         """A snapshot not used at start-up: an event on its zone (or a log line)."""
@@ -181,9 +181,9 @@ class FailoverService:
         (bad data never replaces good data): the event says so, and the zone
         stays protected by the earlier version.
         """
-        fresh = await asyncio.to_thread(self._load_emergency)
-        controller = self.controller
         previous = self._emergency
+        fresh = await asyncio.to_thread(self._load_emergency, previous)
+        controller = self.controller
         for origin, why in fresh.broken.items():
             if origin in previous.zones:
                 fresh.zones[origin] = previous.zones[origin]
@@ -191,6 +191,8 @@ class FailoverService:
                 controller.note(origin, "backend", f"{why}; keeping the emergency version "
                                                    "loaded before", kind="unprotected")
         changed = {o: z for o, z in fresh.zones.items() if previous.zones.get(o) is not z}
+        log.info("emergency files looked at again: zones=%d unchanged=%d changed=%d "
+                 "broken=%d", len(fresh.zones), fresh.unchanged, len(changed), len(fresh.broken))
         self._emergency = fresh
         if changed:
             controller.add_emergency(changed)
