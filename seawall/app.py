@@ -146,7 +146,7 @@ class App:
                  len(self.zoneset), ",".join(f"{o}={z.serial if z else '-'}"
                                              for o, z in changes.items()))
         if self.pool is not None:
-            self.pool.refresh()
+            self.pool.refresh(urgent=self.failover.controller.switching)
 
     def _standby_versions(self) -> list[Zone]:
         """The versions a switch may serve next, whose answer tables are kept ready:

@@ -83,6 +83,7 @@ QUIET_TIMEOUT = 2.0       # a retiring worker stops reading within this (else: g
 RESPAWN_DELAY = 1.0       # a worker that died is replaced after this long, not in a tight loop
 CHANNEL_MESSAGE = 1 << 20  # the largest channel message (counters of many zones)
 BUILD_WAIT = 20.0         # a version whose answer tables take longer is served cold meanwhile
+SWITCH_WAIT = 1.0         # the same for a switch between live, stale and emergency
 KEEP_READY_EVERY = 1.0    # how often the supervisor looks for versions to build ahead
 IMAGE_WAIT = 3.0          # the first generation waits this long for zone images to be read
 
@@ -138,6 +139,7 @@ class WorkerPool:
         self._keeper: asyncio.Task | None = None
         self._pending_since: float | None = None   # a change waits for its tables since
         self._changed = asyncio.Event()   # set by refresh(): a newer change to serve
+        self._urgent = False              # the change waiting is a switch (see refresh)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -161,11 +163,18 @@ class WorkerPool:
             self._when_built(zoneset)   # then a warm generation
         self._keeper = asyncio.get_running_loop().create_task(self._keep_ready())
 
-    def refresh(self) -> None:
+    def refresh(self, urgent: bool = False) -> None:
         """The served data changed: a new generation once its answer tables are
-        built (build, then swap). Changes that come meanwhile are coalesced."""
+        built (build, then swap). Changes that come meanwhile are coalesced.
+
+        ``urgent``: a switch between live, stale and emergency (the backend
+        failed, an operator forced a state). Its tables are normally built
+        ahead; when they are not (yet), it waits for them ``SWITCH_WAIT``, not
+        ``BUILD_WAIT``, then serves cold: the data failover chose, slower,
+        rather than the data it switched away from for 20 s more."""
         if self._stopping or self.generation == 0:
             return
+        self._urgent = self._urgent or urgent
         self._wanted = True
         self._changed.set()
         if self._pending_since is None:
@@ -179,21 +188,24 @@ class WorkerPool:
             self._changed.clear()
             zoneset = self.app.zoneset
             since = self._pending_since if self._pending_since is not None else time.monotonic()
-            left = max(0.0, since + BUILD_WAIT - time.monotonic())
-            built = await self._until_built(zoneset, left)
+            wait = SWITCH_WAIT if self._urgent else BUILD_WAIT
+            left = max(0.0, since + wait - time.monotonic())
+            built = await self._until_built(zoneset, left, urgent=self._urgent)
             if self._stopping:
                 return
-            if self.app.zoneset is not zoneset and time.monotonic() < since + BUILD_WAIT:
+            if self.app.zoneset is not zoneset and time.monotonic() < since + wait:
                 # A newer change came meanwhile (say, a switch to an emergency
                 # version built ahead): that one, not this one, is to be served.
                 self._wanted = True
                 continue
             if not built and self.serving_zoneset == zoneset.generation:
                 self._pending_since = None   # served already: not again cold
+                self._urgent = False
                 if not self.serving_warm:
                     self._when_built(zoneset)   # a warm generation once built
                 continue
             self._pending_since = None
+            self._urgent = False
             try:
                 started = await self._new_generation()
             except OSError as exc:   # the fork itself failed (EAGAIN, ENOMEM)
@@ -208,7 +220,7 @@ class WorkerPool:
                 continue
             if not built:
                 log.warning("workers: answer tables not ready after %.0f s: serving zone "
-                            "set %d cold until they are", BUILD_WAIT, zoneset.generation)
+                            "set %d cold until they are", wait, zoneset.generation)
                 self._when_built(zoneset)
 
     # ------------------------------------------------------- answer tables
@@ -238,12 +250,12 @@ class WorkerPool:
         future.add_done_callback(lambda _: self._building.pop(id(zoneset), None))
         return future
 
-    async def _until_built(self, zoneset: ZoneSet, timeout: float) -> bool:
+    async def _until_built(self, zoneset: ZoneSet, timeout: float, urgent: bool = False) -> bool:
         """Wait for ``zoneset``'s tables, at most ``timeout`` and no longer than a
-        newer change; are they built?"""
+        newer change; are they built? (``urgent``: built at normal priority.)"""
         if self.app.tables.bodies_for(zoneset) is not None:
             return True
-        future = self._build(zoneset)
+        future = self._build(zoneset, urgent=urgent)
         changed = asyncio.ensure_future(self._changed.wait())
         try:
             await asyncio.wait([future, changed], timeout=timeout,

@@ -279,3 +279,37 @@ def test_workers_setting_is_checked(tmp_path, zones_dir):
                             timeout=30)
     assert result.returncode != 0
     assert "workers -1 must be within 0..256" in result.stderr
+
+
+def test_a_forced_emergency_is_served_before_its_answer_tables_are_built(tmp_path):
+    """A switch does not wait for tables that are not built yet (right after a
+    first start, a big emergency zone's take seconds): it is served cold within
+    about a second, and the control command answers, instead of the old data
+    staying on for BUILD_WAIT (20 s) and the command failing after 10 s."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from zonegen import ORIGIN, write_zone
+
+    zones = tmp_path / "zones"
+    (zones / "emergency").mkdir(parents=True)
+    live = zones / f"{ORIGIN}zone"
+    write_zone(live, 60_000)                  # about 70k answers: several seconds to build
+    text = live.read_text().replace(" 2024010101 ", " 2024010001 ", 1)
+    (zones / "emergency" / f"{ORIGIN}zone").write_text(
+        text.replace("\nh0 IN A 10.0.0.0\n", "\nh0 IN A 192.0.2.66\n", 1))
+    config = tmp_path / "seawall.yaml"
+    config.write_text(f"listen: [\"127.0.0.1:{free_port()}\"]\nzones: zones\n"
+                      "emergency_dir: zones/emergency\nstate_dir: state\nworkers: 2\n")
+    server = SeawallProcess(tmp_path, config=config).start(timeout=60)
+    try:
+        assert ask(server.addr, f"h0.{ORIGIN}").answer[0][0].address == "10.0.0.0"
+        from seawall.failover.control_client import ControlClient
+        started = time.monotonic()
+        answer = ControlClient(state_dir=tmp_path / "state", timeout=30).call(
+            "force", mode="emergency", reason="test", zones=[ORIGIN])
+        took = time.monotonic() - started
+        assert answer["zones"] == [ORIGIN]
+        assert ask(server.addr, f"h0.{ORIGIN}").answer[0][0].address == "192.0.2.66"
+        assert took < 8.0, f"the forced switch was served after {took:.1f} s"
+        assert "serving zone set" in server.output() and "cold" in server.output()
+    finally:
+        server.stop()

@@ -84,6 +84,10 @@ class Controller:
                  wall: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.publish = publish
+        # True while ``publish`` runs for a change that switches a zone between
+        # live, stale and emergency (or to or from a forced state): the workers
+        # serve such a change promptly, even before its answer tables are built.
+        self.switching = False
         # Called when a zone's served mode changes but not its data (live to
         # stale without a TTL cap): the workers' per-zone counts follow modes.
         self.on_mode_change: Callable[[], None] | None = None
@@ -753,7 +757,7 @@ class Controller:
     def flush(self) -> None:
         """Publish every zone whose served data changed, as one mapping (one swap)."""
         changes: dict[dns.name.Name, Zone | None] = {}
-        modes_changed = False
+        modes_changed = urgent = False
         for origin in sorted(self._dirty):
             st = self.zones.get(origin)
             if st is None:
@@ -761,17 +765,23 @@ class Controller:
             zone, mode = self.served_zone(st)
             if zone is not None and self.answer_filter is not None:
                 zone = self.answer_filter(origin, zone)
-            if st.served_mode is not mode:
+            before = st.served_mode
+            if before is not mode:
                 modes_changed = True
-                if st.served_mode is not None:
+                if before is not None:
                     st.switches += 1
             st.served_mode = mode
             if zone is not st.served:
                 st.served = zone
                 changes[origin] = zone
+                urgent = urgent or (before is not None and before is not mode)
         self._dirty.clear()
         if changes:
-            self.publish(changes)
+            self.switching = urgent
+            try:
+                self.publish(changes)
+            finally:
+                self.switching = False
         elif modes_changed and self.on_mode_change is not None:
             self.on_mode_change()
 

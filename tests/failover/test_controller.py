@@ -389,3 +389,25 @@ def test_guard_verdict_prejudged_in_a_thread_is_used_only_if_still_valid():
     newer = h2.version(hosts=101)
     h2.ctl.apply([Report(ORIGIN, True, version=newer, tag=newer.tag, verdict=stale_verdict)])
     assert h2.st.good.zone is newer.zone
+
+
+def test_a_switch_is_published_as_one_and_a_new_version_is_not():
+    """``switching`` is true while a change of state is published (live, stale,
+    emergency, forced), so the workers serve it without waiting for tables."""
+    h = Harness(fail_after=1)
+    seen: list[tuple[int, bool]] = []
+    h.ctl.publish = lambda changes: seen.append((changes[ORIGIN].serial, h.ctl.switching))
+    h.new()                                   # the first version: nothing to switch from
+    h.new()                                   # a new live version
+    h.fail()                                  # backend down: emergency
+    h.new()                                   # back, then healthy until it recovers
+    for _ in range(10):
+        h.ok()
+        h.clock.now += 5
+    h.ctl.force("emergency", None, "drill")
+    h.ctl.flush()
+    h.ctl.release(None)
+    h.ctl.flush()
+    # new, new, down -> emergency, recovered -> live, forced, released
+    assert seen == [(11, False), (12, False), (1, True), (13, True), (1, True), (13, True)]
+    assert not h.ctl.switching, seen
