@@ -167,13 +167,17 @@ class Server:
         raise TimeoutError(f"{self.name} did not answer within {timeout:.0f} s")
 
     def settle(self, started: float, deadline: float) -> None:
-        """Wait until the server is idle (Seawall builds answers in the background)."""
+        """Wait until the server is idle (Seawall builds answers in the background):
+        three quiet half-seconds in a row, since Seawall looks for versions to
+        build ahead (its emergency versions) once a second."""
         self.settled_seconds = self.load_seconds
+        quiet = 0
         while time.monotonic() < deadline:
             before = cpu_seconds(self.pid)
             time.sleep(0.5)
-            if cpu_seconds(self.pid) - before < 0.05:
-                self.settled_seconds = time.monotonic() - started - 0.5
+            quiet = quiet + 1 if cpu_seconds(self.pid) - before < 0.05 else 0
+            if quiet == 3:
+                self.settled_seconds = time.monotonic() - started - 1.5
                 return
 
     @property

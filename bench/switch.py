@@ -283,7 +283,9 @@ def run_saturate(args: argparse.Namespace) -> dict:
         pass
     try:
         server.start(timeout=args.timeout)
-        perf = dnsperf(server.port, queries, 4 * phase, args.client_cpu, args.outstanding)
+        chosen = args.steps.split(",")
+        perf = dnsperf(server.port, queries, (len(chosen) + 1) * phase, args.client_cpu,
+                       args.outstanding)
         probe = Probe(server.port, args.probe_rate)
         probe.start()
         cpu_before, began = cpu_seconds(server.pid), time.time()
@@ -291,11 +293,12 @@ def run_saturate(args: argparse.Namespace) -> dict:
                  ("force emergency", lambda: control(state_dir, "force", mode="emergency",
                                                      zones=[ORIGIN], reason="bench")),
                  ("release", lambda: control(state_dir, "release", zones=[ORIGIN]))]
+        steps = [(name, step) for name, step in steps if name.split()[0] in chosen]
         for name, step in steps:
             time.sleep(max(0.0, began + phase * (len(events) + 1) - time.time()))
             events.append((name, time.time()))
             step()
-        output = perf.communicate(timeout=4 * phase + 60)[0]
+        output = perf.communicate(timeout=(len(chosen) + 1) * phase + 60)[0]
         probe.finish()
         cpu = cpu_seconds(server.pid) - cpu_before
         memory = memory_kib(server.pid)
@@ -440,6 +443,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="rate mode: seconds")
     parser.add_argument("--phase", type=float, default=8.0,
                         help="saturate mode: seconds before and between the switches")
+    parser.add_argument("--steps", default="reload,force,release",
+                        help="saturate mode: which switches, in this order of the three")
     parser.add_argument("--probe-rate", type=int, default=200)
     parser.add_argument("--outstanding", type=int, default=100, help="dnsperf -q")
     parser.add_argument("--start-seconds", type=float, default=10.0,
