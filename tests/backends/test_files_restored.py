@@ -10,17 +10,15 @@ a tag that names a path outside the zones directory is never followed.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import dns.name
 
 from conftest import SeawallProcess, ask, free_port, wait_for
 from seawall.backends.files import FilesBackend
+from seawall.failover.control_client import ControlClient
 
 ZONE = dns.name.from_text("example.com.")
 INCLUDED = "www IN A 192.0.2.10\n"
@@ -120,11 +118,7 @@ def test_a_version_from_another_directory_is_not_taken(tmp_path):
 
 
 def status(tmp_path: Path) -> dict:
-    result = subprocess.run([sys.executable, "-m", "seawall", "failover", "status", "--json",
-                             "--state-dir", "state"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    zones = json.loads(result.stdout)["status"]["zones"]
+    zones = ControlClient(state_dir=tmp_path / "state").call("status")["status"]["zones"]
     return next(z for z in zones if z["zone"] == "example.com.")
 
 
