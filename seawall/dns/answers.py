@@ -98,8 +98,8 @@ def body_key(name_lower: bytes, qtype: int, dnssec_ok: int, flags: bytes) -> byt
     ``dnssec_ok`` (0x80) the QR bit set besides (see ``QR_DO``).
 
     A lowercase query of that shape (DO unset) *is* its key: one lookup."""
-    return (bytes((flags[0] | 0x01 | dnssec_ok, flags[1])) + PLAIN_COUNTS + name_lower
-            + qtype.to_bytes(2, "big") + b"\x00\x01")
+    return (bytes((flags[0] | 0x01 | (QR_DO if dnssec_ok else 0), flags[1])) + PLAIN_COUNTS
+            + name_lower + qtype.to_bytes(2, "big") + b"\x00\x01")
 
 
 def key_question(key: bytes) -> tuple[bytes, int]:

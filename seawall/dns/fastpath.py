@@ -210,6 +210,7 @@ class FastPath:
                 (wire[qend] == 0 and wire[qend + 1] in NOT_ANSWERED_BY_ENGINE):
             return None
         dnssec_ok = wire[qend + 11] & 0x80 if len(wire) > qend + 4 else 0
+        # answers.body_key, inlined (DO is 0x80, the key's QR bit; the class is IN).
         entry = self.bodies.get(bytes((wire[2] | 0x01 | dnssec_ok, wire[3])) + PLAIN_COUNTS
                                 + lowered + wire[qend:qend + 4])
         if entry is not None:
