@@ -76,7 +76,10 @@ def test_an_empty_exempt_list_limits_loopback(tmp_path, zones_dir):
     rrl = "rrl: {answers_per_second: 5, slip: 0, exempt: []}\n"
     with serve(tmp_path, zones_dir, 1, rrl) as server:
         full, _ = paced_flood(server.addr, 1.2)
-    assert sum(full.values()) <= 12
+    # 240 queries in 1.2 s, answers counted until 0.5 s later: the run touches two
+    # or three clock seconds, each allowing 5 (it failed once with 5, 5, 5 when
+    # this said 12, which only two seconds allow).
+    assert 0 < sum(full.values()) <= 15, dict(full)
 
 
 def test_limiters_sharing_a_table_share_the_limit():
